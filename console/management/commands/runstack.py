@@ -1,0 +1,95 @@
+"""Start the whole product on this host: web server, one Celery worker per environment queue,
+the control-plane worker and beat. Ctrl-C stops every process it started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from placement.models import ProductionEnvironment
+
+
+class Command(BaseCommand):
+    help = "Run the web server, a worker per production environment queue, the control worker and beat."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--bind", default=os.environ.get("SWITCHYARD_BIND", "127.0.0.1:8000"))
+        parser.add_argument("--no-beat", action="store_true")
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        log_dir = settings.VAR_DIR / "log"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child's life
+        process = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=settings.BASE_DIR
+        )
+        self.children.append((name, process))
+        self.stdout.write(f"  started {name:<22} pid {process.pid:<7} log var/log/{name}.log")
+
+    def handle(self, *args, bind: str, no_beat: bool, **options) -> None:
+        self.children: list[tuple[str, subprocess.Popen]] = []
+        python = sys.executable
+        celery = [python, "-m", "celery", "-A", "console"]
+        queues = [
+            env.queue_name
+            for env in ProductionEnvironment.objects.exclude(status=ProductionEnvironment.Status.OFFLINE)
+        ]
+        self.stdout.write("Starting Switchyard:")
+        self._spawn("web", [python, "manage.py", "runserver", bind, "--noreload", "--skip-checks"])
+        self._spawn(
+            "worker-control",
+            [*celery, "worker", "-Q", "control", "-n", "control@%h", "-c", "2", "--loglevel", "INFO"],
+        )
+        for queue in queues:
+            # One process per environment: it keeps its model warm and stands for that environment.
+            self._spawn(
+                f"worker-{queue}",
+                [*celery, "worker", "-Q", queue, "-n", f"{queue}@%h", "-c", "1", "--loglevel", "INFO"],
+            )
+        if not no_beat:
+            self._spawn("beat", [*celery, "beat", "--loglevel", "INFO"])
+        url = f"http://{bind}/"
+        self._wait_for_web(url)
+        self.stdout.write(self.style.SUCCESS(f"\nSwitchyard is up: {url}console/  (admin: {url}admin/)"))
+        self.stdout.write("Press Ctrl-C to stop every process.")
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        try:
+            while True:
+                for name, process in self.children:
+                    if process.poll() is not None:
+                        self.stderr.write(f"{name} exited with {process.returncode}; see var/log/{name}.log")
+                        raise KeyboardInterrupt
+                time.sleep(1)
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping...")
+        finally:
+            self._stop_all()
+
+    def _wait_for_web(self, url: str) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(url + "healthz", timeout=2)  # noqa: S310 - loopback only
+                return
+            except Exception:  # noqa: BLE001 - not up yet
+                time.sleep(0.5)
+
+    def _stop_all(self) -> None:
+        for _, process in self.children:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for name, process in self.children:
+            try:
+                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                self.stderr.write(f"{name} killed after 20 s")
+        self.stdout.write("All processes stopped.")
