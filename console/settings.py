@@ -69,6 +69,13 @@ try:
     ARTIFACT_DIR = Path(env_str("ARTIFACT_DIR", str(VAR_DIR / "artifacts"))).resolve()
     # Seconds a request waits for a worker before failing with a clear error.
     INFERENCE_TIMEOUT_S = env_float("INFERENCE_TIMEOUT_S", 60.0, minimum=1.0)
+    # Prompt gateway limits per user: requests and generated tokens per minute (HTTP 429 beyond).
+    PROMPT_RATE_PER_MINUTE = env_int("PROMPT_RATE_PER_MINUTE", 120, minimum=1)
+    PROMPT_TOKENS_PER_MINUTE = env_int("PROMPT_TOKENS_PER_MINUTE", 20000, minimum=1)
+    # Largest prompt API request body in bytes (HTTP 413 beyond).
+    PROMPT_MAX_REQUEST_BYTES = env_int("PROMPT_MAX_REQUEST_BYTES", 262144, minimum=1024)
+    # How long a conversation routed to the secured variant stays pinned there.
+    SESSION_PIN_TTL_S = env_int("SESSION_PIN_TTL_S", 86400, minimum=60)
     CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600, minimum=1)
     CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 660, minimum=1)
 except ImproperSetting as exc:

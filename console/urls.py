@@ -11,4 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The prompt gateway: /api/v1/prompts, /api/v1/policy/eligibility, /v1/chat/completions.
+    path("", include(("variants.urls", "variants"))),
 ]

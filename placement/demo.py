@@ -142,10 +142,14 @@ def load_demo(*, model_directory: str = "default") -> dict[str, int]:
         env_slug = values.pop("environment", None)
         values["environment"] = environments[env_slug] if env_slug else None
         InitialPlacementPolicy.objects.update_or_create(name=name, defaults=values)
+    from variants.demo import load_variant_demo  # the prompt gateway's variants and policy
+
+    variant_counts = load_variant_demo(model_slug="default")
     return {
         "environments": ProductionEnvironment.objects.count(),
         "front_end_devices": FrontEndDevice.objects.count(),
         "links": NetworkLink.objects.count(),
         "policies": InitialPlacementPolicy.objects.count(),
         "models": AIModel.objects.count(),
+        **variant_counts,
     }

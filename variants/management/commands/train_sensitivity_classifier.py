@@ -1,0 +1,56 @@
+"""Train the payload sensitivity classifier (FIG. 2.3 step 242) and make it the active version."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand
+
+from variants.services import sensitivity_model_train
+
+
+def format_progress(event: str | dict) -> str:
+    """Return one terminal line for a training progress event (a message or a dict of figures)."""
+    if isinstance(event, str):
+        return event
+    if "message" in event:
+        return str(event["message"])
+    parts = []
+    for key, value in event.items():
+        parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
+    return " ".join(parts)
+
+
+class Command(BaseCommand):
+    help = (
+        "Generate labelled prompts, train the sensitivity classifier on them, store it as a new "
+        "versioned artifact under ARTIFACT_DIR/sensitivity/ with its metrics, and activate it."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--seed", type=int, default=0, help="Seed of the data generator and the model.")
+        parser.add_argument("--examples", type=int, default=None, help="How many examples to generate.")
+        parser.add_argument("--no-activate", action="store_true", help="Store the model without using it.")
+
+    def handle(self, *args, seed: int, examples: int | None, no_activate: bool, **options) -> None:
+        started = time.monotonic()
+
+        def progress(event: str | dict) -> None:
+            self.stdout.write(f"[{time.monotonic() - started:7.1f}s] {format_progress(event)}")
+            self.stdout.flush()
+
+        self.stdout.write(f"Training the sensitivity classifier (seed {seed})...")
+        row = sensitivity_model_train(
+            seed=seed, n_examples=examples, activate=not no_activate, progress=progress
+        )
+        metrics = row.metrics if isinstance(row.metrics, dict) else {}
+        summary = ", ".join(
+            f"{key} {value:.3f}" for key, value in metrics.items() if isinstance(value, int | float)
+        )
+        state = "active" if row.active else "stored, not active"
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Sensitivity model v{row.version} ({state}) in {row.directory} "
+                f"after {time.monotonic() - started:.1f}s. {summary}"
+            )
+        )

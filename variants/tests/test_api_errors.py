@@ -1,0 +1,170 @@
+"""Every refusal of the prompt APIs is JSON with a message and the right status, and none of
+them repeats the prompt. These cases are decided before any worker is involved (except the
+timeout, which is about the absence of one)."""
+
+import json
+
+import pytest
+
+from variants.models import PromptRequest, Variant
+from variants.throttles import tokens_charge
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "Tell them my card is 4539 1488 0343 6467"
+
+
+def post(api, body, path="/api/v1/prompts", **extra):
+    raw = body if isinstance(body, str | bytes) else json.dumps(body)
+    return api.post(path, data=raw, content_type="application/json", **extra)
+
+
+def error_of(response) -> dict:
+    assert response["Content-Type"].startswith("application/json")
+    error = response.json()["error"]
+    assert error["status"] == response.status_code
+    assert error["message"]
+    return error
+
+
+def test_malformed_json_is_refused_with_400(api, gateway):
+    response = post(api, '{"prompt": "unterminated')
+
+    assert response.status_code == 400
+    assert "JSON parse error" in error_of(response)["message"]
+
+
+def test_empty_and_missing_prompts_are_refused_with_400(api, gateway):
+    empty = post(api, {"prompt": "   \n"})
+    missing = post(api, {"max_new_tokens": 5})
+    not_an_object = post(api, ["a", "list"])
+
+    assert (empty.status_code, missing.status_code, not_an_object.status_code) == (400, 400, 400)
+    assert error_of(empty)["message"] == "prompt: The prompt is empty."
+    assert error_of(missing)["message"] == "prompt: This field is required."
+
+
+def test_prompt_longer_than_the_policy_allows_is_refused_with_413_without_echoing_it(api, gateway):
+    gateway.policy.max_prompt_chars = 20
+    gateway.policy.save()
+
+    response = post(api, {"prompt": SECRET})
+
+    assert response.status_code == 413
+    assert error_of(response)["message"] == f"The prompt has {len(SECRET)} characters; the limit is 20."
+    assert "4539" not in response.content.decode()
+
+
+def test_request_body_over_the_byte_limit_is_refused_with_413(api, gateway, settings):
+    settings.PROMPT_MAX_REQUEST_BYTES = 1024
+
+    response = post(api, {"prompt": "x" * 2000})
+
+    assert response.status_code == 413
+    assert "the limit is 1024" in error_of(response)["message"]
+
+
+def test_unknown_model_and_out_of_range_parameters_are_refused_with_422(api, gateway):
+    unknown = post(api, {"prompt": "hello", "model": "gpt-17"})
+    hot = post(api, {"prompt": "hello", "temperature": 7.5})
+    long = post(api, {"prompt": "hello", "max_new_tokens": 100000})
+    bad_top_p = post(api, {"prompt": "hello", "top_p": 0})
+
+    assert [r.status_code for r in (unknown, hot, long, bad_top_p)] == [422, 422, 422, 422]
+    assert error_of(unknown)["message"] == "Unknown model 'gpt-17'."
+    assert error_of(hot)["message"] == "temperature: Ensure this value is less than or equal to 2.0."
+    assert error_of(bad_top_p)["message"] == "top_p: Ensure this value is greater than 0."
+
+
+def test_wrong_parameter_types_are_refused_with_400(api, gateway):
+    response = post(api, {"prompt": "hello", "max_new_tokens": "many"})
+
+    assert response.status_code == 400
+    assert error_of(response)["message"] == "max_new_tokens: A valid integer is required."
+
+
+def test_requests_without_credentials_are_refused_with_401(client, gateway):
+    response = post(client, {"prompt": "hello"})
+    chat = post(client, {"messages": [{"role": "user", "content": "hi"}]}, path="/v1/chat/completions")
+
+    assert (response.status_code, chat.status_code) == (401, 401)
+    assert error_of(response)["message"] == "Authentication credentials were not provided."
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def test_a_user_over_the_request_rate_is_throttled_with_429(api, gateway, settings):
+    settings.PROMPT_RATE_PER_MINUTE = 2
+    for _ in range(2):
+        assert post(api, {"prompt": ""}).status_code == 400
+
+    response = post(api, {"prompt": "hello"})
+
+    assert response.status_code == 429
+    assert error_of(response)["message"].startswith("Request was throttled.")
+    assert int(response["Retry-After"]) > 0
+
+
+def test_a_user_over_the_generated_token_budget_is_throttled_with_429(api, gateway, settings):
+    settings.PROMPT_TOKENS_PER_MINUTE = 100
+    tokens_charge(api.user.pk, 100)
+
+    response = post(api, {"prompt": "hello"})
+
+    assert response.status_code == 429
+    assert error_of(response)["code"] == "throttled"
+
+
+def test_no_available_secured_variant_refuses_a_sensitive_prompt_with_503_and_records_it(api, gateway):
+    Variant.objects.filter(kind=Variant.Kind.SECURED).update(enabled=False)
+
+    response = post(api, {"prompt": "My SSN is 536-22-8146 and my password is Tr0ub4dor&3"})
+
+    assert response.status_code == 503
+    error = error_of(response)
+    assert error["code"] == "no_variant"
+    assert error["message"].startswith("No secured variant of model 'default' is available.")
+    assert "536-22" not in response.content.decode()
+    row = PromptRequest.objects.get()
+    assert (row.route, row.status, row.error_code) == ("secured", "failed", "no_variant")
+    assert row.variant is None
+
+
+def test_missing_public_variant_falls_back_to_the_secured_one_never_the_reverse(api, gateway, settings):
+    # With no worker behind the secured variant this request times out, but it went there.
+    settings.INFERENCE_TIMEOUT_S = 1
+    Variant.objects.filter(kind=Variant.Kind.PUBLIC).update(enabled=False)
+
+    response = post(api, {"prompt": "What is the capital of Australia?"})
+
+    assert response.status_code == 504
+    row = PromptRequest.objects.get()
+    assert (row.route, row.variant.kind) == ("secured", "secured")
+    assert row.fail_reason == "no public variant available; served by the secured variant"
+
+
+def test_no_worker_answering_gives_504_within_the_timeout(api, gateway, settings):
+    settings.INFERENCE_TIMEOUT_S = 1
+
+    response = post(api, {"prompt": "How do I sort a list in Python?"})
+
+    assert response.status_code == 504
+    error = error_of(response)
+    assert error["code"] == "worker_timeout"
+    assert error["message"].startswith("no worker answered within 1 s")
+    row = PromptRequest.objects.get()
+    assert (row.status, row.error_code) == ("failed", "worker_timeout")
+
+
+def test_chat_completions_validates_its_messages(api, gateway):
+    no_messages = post(api, {"model": "default", "messages": []}, path="/v1/chat/completions")
+    image = post(
+        api,
+        {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+        path="/v1/chat/completions",
+    )
+    two = post(api, {"messages": [{"role": "user", "content": "hi"}], "n": 2}, path="/v1/chat/completions")
+
+    assert no_messages.status_code == 400
+    assert image.status_code == 422
+    assert "Only text content parts are supported." in error_of(image)["message"]
+    assert two.status_code == 422
