@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -46,6 +47,16 @@ class BearerTokenAuthentication(TokenAuthentication):
     """The same API tokens, sent as ``Authorization: Bearer <token>`` (what OpenAI clients send)."""
 
     keyword = "Bearer"
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """Names the Bearer spelling of the API token in the OpenAPI schema."""
+
+    target_class = BearerTokenAuthentication
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema) -> dict:
+        return {"type": "http", "scheme": "bearer", "description": "An API token, as OpenAI clients send it."}
 
 
 AUTHENTICATION = [TokenAuthentication, BearerTokenAuthentication, SessionAuthentication]
@@ -208,7 +219,7 @@ class ChatCompletionsApi(PromptApiMixin, APIView):
         request=ChatCompletionSerializer,
         responses={
             200: inline_serializer(
-                "ChatCompletion",
+                "ChatCompletionResponse",
                 {
                     "id": serializers.CharField(),
                     "object": serializers.CharField(),

@@ -601,9 +601,7 @@ def sensitivity_model_train(
                 path=str(relative),
                 metrics=_json_safe(metrics),
                 seed=seed,
-                n_examples=int(metrics.get("n_examples", n_examples or 0))
-                if isinstance(metrics, dict)
-                else 0,
+                n_examples=n_examples or _trained_examples(final),
             )
         if activate:
             row = sensitivity_model_activate(model_id=row.pk)
@@ -611,6 +609,15 @@ def sensitivity_model_train(
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _trained_examples(directory: Path) -> int:
+    """Return how many examples the trainer generated, from the artifact's metadata if it says."""
+    try:
+        training = json.loads((directory / "meta.json").read_text()).get("training", {})
+        return int(training.get("n_examples", 0))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 0
 
 
 def _json_safe(value: Any) -> Any:

@@ -168,3 +168,13 @@ def test_chat_completions_validates_its_messages(api, gateway):
     assert image.status_code == 422
     assert "Only text content parts are supported." in error_of(image)["message"]
     assert two.status_code == 422
+
+
+def test_openapi_schema_documents_the_prompt_endpoints_and_both_token_spellings(admin_client_logged_in):
+    schema = admin_client_logged_in.get("/api/schema/", {"format": "json"}).json()
+
+    assert {"/api/v1/prompts", "/api/v1/prompts/{request_id}", "/api/v1/policy/eligibility"} <= set(
+        schema["paths"]
+    )
+    assert "post" in schema["paths"]["/v1/chat/completions"]
+    assert {"tokenAuth", "bearerAuth"} <= set(schema["components"]["securitySchemes"])

@@ -28,15 +28,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--input", required=True, help="JSONL file ('-' for standard input).")
         parser.add_argument("--output", default="-", help="Where to write (default: standard output).")
+        parser.add_argument(
+            "--train-examples",
+            type=int,
+            default=None,
+            help="Examples to generate if a classifier must be trained first (default: the trainer's).",
+        )
 
-    def _classifier(self):
+    def _classifier(self, train_examples: int | None):
         if not SensitivityModel.objects.filter(active=True).exists():
             self.stderr.write(
                 "No trained sensitivity model is active: training one now "
                 "(run `manage.py train_sensitivity_classifier` to do this ahead of time)."
             )
             started = time.monotonic()
-            row = sensitivity_model_train(progress=lambda event: None, activate=True)
+            row = sensitivity_model_train(n_examples=train_examples, activate=True)
             self.stderr.write(
                 f"Trained sensitivity model v{row.version} in {time.monotonic() - started:.1f}s."
             )
@@ -45,10 +51,10 @@ class Command(BaseCommand):
         except selectors.ClassifierUnavailable as exc:
             raise CommandError(str(exc)) from exc
 
-    def handle(self, *args, input: str, output: str, **options) -> None:
+    def handle(self, *args, input: str, output: str, train_examples: int | None, **options) -> None:
         snapshot = selectors.active_policy()
         rules = snapshot.rules
-        classifier = self._classifier()
+        classifier = self._classifier(train_examples)
         # Requests that skip classification go to the bypass environment: report its kind.
         bypass_kind = "public"
         if snapshot.bypass_environment_id is not None:

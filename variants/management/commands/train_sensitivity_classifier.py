@@ -21,6 +21,15 @@ def format_progress(event: str | dict) -> str:
     return " ".join(parts)
 
 
+def metrics_summary(metrics: dict) -> str:
+    """Return the held-out figures (or any top-level numbers) of a metrics dict as one line."""
+    figures = (
+        metrics.get("heldout_templates") if isinstance(metrics.get("heldout_templates"), dict) else metrics
+    )
+    parts = [f"{key} {value:.3f}" for key, value in figures.items() if isinstance(value, int | float)]
+    return ("Held-out: " + ", ".join(parts) + ".") if parts else ""
+
+
 class Command(BaseCommand):
     help = (
         "Generate labelled prompts, train the sensitivity classifier on them, store it as a new "
@@ -43,10 +52,7 @@ class Command(BaseCommand):
         row = sensitivity_model_train(
             seed=seed, n_examples=examples, activate=not no_activate, progress=progress
         )
-        metrics = row.metrics if isinstance(row.metrics, dict) else {}
-        summary = ", ".join(
-            f"{key} {value:.3f}" for key, value in metrics.items() if isinstance(value, int | float)
-        )
+        summary = metrics_summary(row.metrics if isinstance(row.metrics, dict) else {})
         state = "active" if row.active else "stored, not active"
         self.stdout.write(
             self.style.SUCCESS(
