@@ -1,0 +1,213 @@
+"""Payload classification benchmark: the sensitivity classifier against Presidio.
+
+Data (measurement only, never training):
+
+* the public dev set ``shared/data/presidio_synth_dataset_v2.json``, all 1,500 items,
+  "sensitive" when an item has at least one labelled span;
+* ``bench/data/negative_prompts.jsonl``, 340 ordinary prompts written for this benchmark
+  (coding, cooking, travel, general finance/health/security questions), all non-sensitive.
+
+For each system: precision, recall and F1 of the "sensitive" decision, and per-prompt latency
+p50/p99 in ms on one thread after warm-up (each prompt timed three times, the fastest kept,
+so that a neighbour process stealing the core does not count as our latency). A second
+latency set holds 2,000-character prompts built by joining dev and negative texts.
+
+Ours: the trained model at its default threshold, loaded from ``$SENSITIVITY_MODEL``,
+``var/artifacts/sensitivity/latest`` or the newest ``var/artifacts/sensitivity/v<N>`` that this
+code can load, else trained into a temporary directory first.
+Presidio: ``presidio-analyzer`` with every built-in recogniser; a prompt counts as sensitive
+when any entity comes back at or above the analyzer's default score threshold. No spaCy
+English model can be installed here (none is on PyPI), so its NLP engine is a blank spaCy
+English pipeline: tokenisation only, no NER, hence no PERSON/LOCATION/NRP entities. That is
+stated in ``presidio.config``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_SET = (
+    Path(os.environ.get("SHARED_DIR", ROOT.parent / "shared")) / "data" / "presidio_synth_dataset_v2.json"
+)
+NEGATIVES = Path(__file__).resolve().parent / "data" / "negative_prompts.jsonl"
+DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
+LONG_PROMPT_CHARS = 2000
+
+
+def load_labelled() -> list[tuple[str, int]]:
+    """Return (text, label) pairs: the whole dev set, then the negative prompts."""
+    dev = json.loads(DEV_SET.read_text())
+    items = [(item["full_text"], 1 if item["spans"] else 0) for item in dev]
+    with NEGATIVES.open() as fh:
+        items += [(json.loads(line)["text"], 0) for line in fh if line.strip()]
+    return items
+
+
+def long_prompts(texts: list[str], count: int, seed: int = 7) -> list[str]:
+    """Return `count` prompts of exactly LONG_PROMPT_CHARS characters made of joined texts."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        parts: list[str] = []
+        length = 0
+        while length < LONG_PROMPT_CHARS:
+            piece = rng.choice(texts)
+            parts.append(piece)
+            length += len(piece) + 1
+        out.append(" ".join(parts)[:LONG_PROMPT_CHARS])
+    return out
+
+
+def _prf(labels: list[int], predicted: list[bool]) -> dict[str, float]:
+    tp = sum(1 for y, p in zip(labels, predicted, strict=True) if p and y)
+    fp = sum(1 for y, p in zip(labels, predicted, strict=True) if p and not y)
+    fn = sum(1 for y, p in zip(labels, predicted, strict=True) if not p and y)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
+
+
+def _latencies_ms(fn: Callable[[str], object], texts: list[str], repeats: int = 3) -> list[float]:
+    for text in texts[:20]:
+        fn(text)  # warm-up: lazy imports, regex compilation, caches
+    out = []
+    for text in texts:
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            fn(text)
+            best = min(best, time.perf_counter() - started)
+        out.append(best * 1000.0)
+    return out
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100.0 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _load_or_train(quick: bool) -> tuple[object, str]:
+    from variants.sensitivity import load_classifier, train_classifier
+
+    candidates = [Path(os.environ["SENSITIVITY_MODEL"])] if "SENSITIVITY_MODEL" in os.environ else []
+    candidates.append(DEFAULT_MODEL)
+    # Versions written by `manage.py train_sensitivity_classifier`, newest first.
+    versions = DEFAULT_MODEL.parent.glob("v*")
+    candidates += sorted(
+        (p for p in versions if p.name[1:].isdigit()), key=lambda p: int(p.name[1:]), reverse=True
+    )
+    for path in candidates:
+        if not (path / "meta.json").exists():
+            continue
+        try:
+            return load_classifier(path), str(path)
+        except ValueError as exc:  # trained with another feature configuration
+            print(f"[routing_classifier] skipping {path}: {exc}", flush=True)
+    out = Path(tempfile.mkdtemp(prefix="sensitivity-bench-"))
+    train_classifier(out, seed=0, n_examples=8_000 if quick else 30_000)
+    return load_classifier(out), f"trained for this run ({out})"
+
+
+def _presidio() -> tuple[Callable[[str], list], str]:
+    import spacy
+
+    # tldextract (used by Presidio's URL and e-mail checks) tries to download the
+    # public suffix list, fails offline and falls back to its bundled copy; keep
+    # its tracebacks out of the benchmark log.
+    logging.getLogger("tldextract").setLevel(logging.CRITICAL)
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+    blank_dir = Path(tempfile.mkdtemp(prefix="spacy-blank-en-"))
+    spacy.blank("en").to_disk(blank_dir)
+    engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": str(blank_dir)}])
+    engine.load()
+    analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
+    import presidio_analyzer
+
+    version = getattr(presidio_analyzer, "__version__", "unknown")
+    config = (
+        f"presidio-analyzer {version}, all built-in recognisers, default score threshold "
+        f"{analyzer.default_score_threshold}; NLP engine = blank spaCy 'en' pipeline "
+        "(tokeniser only, no NER: no spaCy English model is installable offline here), so no "
+        "PERSON/LOCATION/NRP/DATE entities from NER"
+    )
+    return (lambda text: analyzer.analyze(text=text, language="en")), config
+
+
+def run(quick: bool = False) -> dict[str, float | int | bool | str]:
+    labelled = load_labelled()
+    texts = [t for t, _ in labelled]
+    labels = [y for _, y in labelled]
+    n_long = 60 if quick else 300
+    long_texts = long_prompts(texts, n_long)
+    results: dict[str, float | int | bool | str] = {
+        "routing.n_prompts": len(labelled),
+        "routing.n_sensitive": sum(labels),
+    }
+
+    classifier, source = _load_or_train(quick)
+    results["routing.model"] = f"{classifier.meta.get('version', '?')} ({source})"
+    results["routing.threshold"] = classifier.threshold
+    ours = [classifier.classify(t) for t in texts]
+    results.update({f"routing.{k}": v for k, v in _prf(labels, [r.sensitive for r in ours]).items()})
+    n_dev = len(labels) - sum(1 for _ in NEGATIVES.open() if _.strip())
+    results["routing.recall_dev"] = _prf(labels[:n_dev], [r.sensitive for r in ours[:n_dev]])["recall"]
+    neg_flags = [r.sensitive for r in ours[n_dev:]]
+    results["routing.false_positive_rate_negatives"] = round(sum(neg_flags) / max(1, len(neg_flags)), 4)
+
+    latency_texts = texts if not quick else random.Random(3).sample(texts, 400)
+    lat = _latencies_ms(classifier.classify, latency_texts)
+    results["routing.p50_ms"] = round(_percentile(lat, 50), 4)
+    results["routing.p99_ms"] = round(_percentile(lat, 99), 4)
+    lat_long = _latencies_ms(classifier.classify, long_texts)
+    results["routing.p50_ms_2000chars"] = round(_percentile(lat_long, 50), 4)
+    results["routing.p99_ms_2000chars"] = round(_percentile(lat_long, 99), 4)
+
+    try:
+        analyze, config = _presidio()
+    except ImportError as exc:
+        results["presidio.config"] = f"not installed ({exc}); pip install -e '.[dev]'"
+        return results
+    results["presidio.config"] = config
+    found = [bool(analyze(t)) for t in texts]
+    results.update({f"presidio.{k}": v for k, v in _prf(labels, found).items()})
+    results["presidio.recall_dev"] = _prf(labels[:n_dev], found[:n_dev])["recall"]
+    results["presidio.false_positive_rate_negatives"] = round(
+        sum(found[n_dev:]) / max(1, len(found) - n_dev), 4
+    )
+    presidio_latency_texts = latency_texts if not quick else latency_texts[:200]
+    p_lat = _latencies_ms(analyze, presidio_latency_texts)
+    results["presidio.p50_ms"] = round(_percentile(p_lat, 50), 4)
+    results["presidio.p99_ms"] = round(_percentile(p_lat, 99), 4)
+    p_lat_long = _latencies_ms(analyze, long_texts[: max(20, n_long // 3)], repeats=1)
+    results["presidio.p99_ms_2000chars"] = round(_percentile(p_lat_long, 99), 4)
+    results["routing.speedup_vs_presidio"] = round(
+        results["presidio.p99_ms"] / max(1e-9, float(results["routing.p99_ms"])), 2
+    )
+    results["routing.speedup_vs_presidio_2000chars"] = round(
+        results["presidio.p99_ms_2000chars"] / max(1e-9, float(results["routing.p99_ms_2000chars"])), 2
+    )
+    results["routing.mean_score_dev_sensitive"] = round(
+        statistics.fmean(r.score for r, y in zip(ours[:n_dev], labels[:n_dev], strict=True) if y), 4
+    )
+    return results
+
+
+if __name__ == "__main__":
+    for key, value in run(quick=os.environ.get("QUICK") == "1").items():
+        print(f"{key}: {value}")

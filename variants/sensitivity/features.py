@@ -1,0 +1,254 @@
+"""Feature extraction for the payload sensitivity model (FIG. 2.3 step 242).
+
+Two blocks:
+
+- *dense* features: the recognisers' validated hits and cue signals from
+  `patterns.scan`, plus a few interactions (an identifier next to "my", a
+  name next to another identifier, an identifier inside a general question
+  or an example). These carry most of the decision and generalise beyond
+  the training templates.
+- *sparse* n-grams: lower-cased word unigrams and bigrams (numbers reduced
+  to their shape) and character 4-grams inside words, so misspelt cue words
+  ("pasword", "diabetis") still land near the right weights. The n-gram
+  block is L2-normalised so that a long prompt does not score higher just
+  for being long.
+
+Pure Python, no Django.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import operator
+from dataclasses import dataclass
+
+from .patterns import CATEGORIES, Scan, count_digits, scan
+
+FEATURE_VERSION = "sens-features-3"
+
+# N-grams are taken from the first this-many tokens only: the cost of a call
+# stays bounded while patterns still scan the whole (capped) text.
+NGRAM_TOKEN_CAP = 400
+CHAR_NGRAM = 4
+# Longer "words" (base64 blobs, runs of one letter) get no character n-grams.
+MAX_CHAR_NGRAM_WORD = 40
+
+# Signals copied into the dense block as log(1 + count).
+SIGNAL_FEATURES: tuple[str, ...] = (
+    # contact data
+    "email", "email_role", "email_placeholder",
+    "phone", "phone_intl", "phone_local", "phone_generic", "phone_ctx", "phone_tollfree",
+    "phone_fictional",
+    # government ids
+    "ssn", "ssn_ctx", "ssn_label", "ssn_invalid", "ssn_example", "gov_id", "gov_id_invalid",
+    "gov_id_placeholder", "gov_label_on_number", "nino",
+    # payment and banking
+    "card", "card_ctx", "card_test", "card_invalid", "luhn_number", "cvv", "card_expiry",
+    "card_last4", "iban", "iban_invalid", "iban_example", "routing", "routing_invalid",
+    "account_number", "sort_code", "swift",
+    # credentials
+    "api_key", "api_key_test", "private_key", "jwt", "url_credentials", "password", "login_pair",
+    "pin", "otp",
+    "secret_assignment", "secret_placeholder", "secret_lowentropy", "high_entropy", "uuid",
+    "hex_string",
+    # devices
+    "imei", "imei_like", "imei_invalid", "mac", "mac_placeholder", "serial",
+    "serial_placeholder", "ipv4_public", "ipv4_private", "version_like",
+    # dates and ages
+    "dob", "birth_year", "dob_historic", "age",
+    # addresses and locations
+    "street_address", "street_after_cue", "street_name", "postcode", "po_box", "unit",
+    "address_landmark", "address_cue", "gps", "location_cue",
+    # names
+    "name_intro", "name_title", "name_field", "name_relation", "name_greeting", "name_signoff",
+    "name_pair", "name_after_verb", "full_name", "public_figure", "employer_cue",
+    # health and money
+    "health_term", "health_term_anchored", "clinical_term", "clinical_term_anchored",
+    "health_value", "health_value_generic", "dosage", "dosage_anchored", "med_context",
+    "finance_term",
+    "finance_term_anchored", "money", "money_anchored", "credit_score_value",
+    "credit_score_number",
+    # prompt form
+    "first_person", "relation", "generic_opener", "question_mark_end", "question_marks",
+    "example_cue", "code_cue", "env_reference",
+)  # fmt: skip
+
+# Categories whose mere cue (not a validated value) is the evidence.
+SOFT_CATEGORIES = frozenset({"person_name", "financial", "health", "location"})
+
+INTERACTION_FEATURES: tuple[str, ...] = (
+    "strong_any",
+    "strong_categories",
+    "soft_categories",
+    "strong_x_first_person",
+    "strong_x_generic_question",
+    "strong_x_example",
+    "strong_x_code",
+    "name_x_other_category",
+    "name_x_first_person",
+    "health_x_first_person",
+    "health_x_relation",
+    "health_x_generic_question",
+    "finance_x_first_person",
+    "finance_x_money",
+    "finance_x_generic_question",
+    "location_x_address",
+    "generic_question_no_person",
+    "example_no_strong",
+    "credential_x_code",
+    "credential_x_env_reference",
+    "log_chars",
+    "digit_ratio",
+)
+
+DENSE_NAMES: tuple[str, ...] = (
+    tuple(f"sig:{name}" for name in SIGNAL_FEATURES)
+    + tuple(f"strong:{c}" for c in CATEGORIES)
+    + tuple(f"cat:{c}" for c in CATEGORIES)
+    + tuple(f"x:{name}" for name in INTERACTION_FEATURES)
+)
+
+
+def feature_config() -> dict[str, object]:
+    """Return the settings that fix the meaning of every feature column."""
+    return {
+        "version": FEATURE_VERSION,
+        "ngram_token_cap": NGRAM_TOKEN_CAP,
+        "char_ngram": CHAR_NGRAM,
+        "max_char_ngram_word": MAX_CHAR_NGRAM_WORD,
+        "dense_names": list(DENSE_NAMES),
+    }
+
+
+def feature_config_hash() -> str:
+    """Return a short digest of `feature_config()`; artifacts record it."""
+    blob = json.dumps(feature_config(), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass(slots=True)
+class Features:
+    ngrams: set[str]
+    dense: list[float]
+    scan: Scan
+
+
+def _shape(token: str) -> str:
+    """Reduce a token with digits to its shape, so numbers don't become vocabulary."""
+    if token.isdigit():
+        return f"<num{min(len(token), 12)}>"
+    if token.isalpha():
+        return token
+    letters = sum(c.isalpha() for c in token)
+    digits = sum(c.isdigit() for c in token)
+    if digits and letters:
+        return f"<alnum{min(len(token) // 4, 6)}>"
+    return token
+
+
+# token -> (shaped word, its unigram and char-gram features). Words repeat
+# across prompts, so the cache saves most of the string slicing; it is
+# cleared when full rather than managed as an LRU, which is cheaper.
+_WORD_CACHE: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+_WORD_CACHE_MAX = 200_000
+
+
+def _word_features(token: str) -> tuple[str, str, tuple[str, ...]]:
+    """Return (shaped word, bigram prefix "b:word ", unigram and char-gram features)."""
+    cached = _WORD_CACHE.get(token)
+    if cached is not None:
+        return cached
+    word = _shape(token)
+    feats = ["w:" + word]
+    n = CHAR_NGRAM
+    if n <= len(word) <= MAX_CHAR_NGRAM_WORD and word.isalpha():
+        padded = " " + word + " "
+        feats.extend("c:" + padded[i : i + n] for i in range(len(padded) - n + 1))
+    entry = (word, "b:" + word + " ", tuple(feats))
+    if len(_WORD_CACHE) >= _WORD_CACHE_MAX:
+        _WORD_CACHE.clear()
+    _WORD_CACHE[token] = entry
+    return entry
+
+
+def ngrams(tokens: list[str]) -> set[str]:
+    """Return word 1-2 grams and in-word character 4-grams of the first tokens."""
+    cache_get = _WORD_CACHE.get
+    entries = [cache_get(t) or _word_features(t) for t in tokens[:NGRAM_TOKEN_CAP]]
+    if not entries:
+        return set()
+    grams: set[str] = set().union(*[e[2] for e in entries])
+    grams.update(map(operator.add, [e[1] for e in entries[:-1]], [e[0] for e in entries[1:]]))
+    return grams
+
+
+def _log1p(value: int | float) -> float:
+    return math.log1p(value) if value > 0 else 0.0
+
+
+def dense_features(text: str, result: Scan) -> list[float]:
+    """Return the dense block in `DENSE_NAMES` order."""
+    signals = result.signals
+    values = [_log1p(signals.get(name, 0)) for name in SIGNAL_FEATURES]
+
+    strong = {c: 0 for c in CATEGORIES}
+    cats = {c: 0 for c in CATEGORIES}
+    for ev in result.evidence:
+        cats[ev.category] += 1
+        if ev.strong:
+            strong[ev.category] += 1
+    values += [1.0 if strong[c] else 0.0 for c in CATEGORIES]
+    values += [1.0 if cats[c] else 0.0 for c in CATEGORIES]
+
+    strong_any = 1.0 if any(strong.values()) else 0.0
+    n_strong = sum(1 for c in CATEGORIES if strong[c])
+    n_soft = sum(1 for c in SOFT_CATEGORIES if cats[c])
+    first_person = 1.0 if signals.get("first_person", 0) else 0.0
+    relation = 1.0 if signals.get("relation", 0) else 0.0
+    generic_q = 1.0 if signals.get("generic_opener", 0) else 0.0
+    example = 1.0 if signals.get("example_cue", 0) else 0.0
+    code = 1.0 if signals.get("code_cue", 0) else 0.0
+    env_ref = 1.0 if signals.get("env_reference", 0) else 0.0
+    has_name = 1.0 if cats["person_name"] else 0.0
+    other_cats = sum(1 for c in CATEGORIES if c != "person_name" and cats[c])
+    health = 1.0 if cats["health"] else 0.0
+    finance = 1.0 if cats["financial"] else 0.0
+    money = 1.0 if signals.get("money_anchored", 0) else 0.0
+    credential = 1.0 if strong["credential"] else 0.0
+    n_chars = len(text)
+    sample = text[:4000]
+    digit_ratio = count_digits(sample) / max(1, len(sample))
+
+    values += [
+        strong_any,
+        _log1p(n_strong),
+        _log1p(n_soft),
+        strong_any * first_person,
+        strong_any * generic_q,
+        strong_any * example,
+        strong_any * code,
+        has_name * (1.0 if other_cats else 0.0),
+        has_name * first_person,
+        health * first_person,
+        health * relation,
+        health * generic_q,
+        finance * first_person,
+        finance * money,
+        finance * generic_q,
+        (1.0 if cats["location"] else 0.0) * (1.0 if cats["address"] else 0.0),
+        generic_q * (1.0 - first_person) * (1.0 - relation),
+        example * (1.0 - strong_any),
+        credential * code,
+        credential * env_ref,
+        math.log1p(n_chars) / 10.0,
+        digit_ratio,
+    ]
+    return values
+
+
+def extract(text: str) -> Features:
+    """Scan `text` and return its n-gram set and dense feature vector."""
+    result = scan(text)
+    return Features(ngrams(result.tokens), dense_features(text, result), result)

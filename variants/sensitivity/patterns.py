@@ -1,0 +1,1922 @@
+"""Validated recognisers for personal and secret data in a prompt.
+
+FIG. 2.3 step 242 (payload classification) needs evidence before a model
+can weigh it; this module finds it. Every recogniser appends `Evidence`
+(category, character span, recogniser kind, and whether the value was
+validated) and bumps named *signals*, which the feature extractor turns
+into model inputs. Check digits are verified where a format has them (Luhn
+for cards and IMEIs, mod-97 for IBANs, the ABA checksum for routing
+numbers, SSA rules for SSNs, mod-11 for NHS numbers, Verhoeff for Aadhaar),
+because an invalid number is a keyword trap, not a disclosure.
+
+Speed: Python's `re` costs tens of nanoseconds per character for a pattern
+that cannot skip ahead on a literal first character, so a 2,000-character
+prompt cannot afford forty full-text passes. Labels ("password is",
+"date of birth", "my name is") are therefore found once, by looking up
+token 1-4-grams in one phrase table; the value after a label is then read
+with an anchored `.match()`. Full-text regexes are kept for values that
+carry no label (e-mail, phone, card, IBAN, MAC, keys); each starts with a
+character class and is gated on a cheap substring test.
+
+Pure Python (stdlib only), no Django.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from . import lexicon
+
+CATEGORIES: tuple[str, ...] = (
+    "person_name",
+    "email",
+    "phone",
+    "address",
+    "location",
+    "date_of_birth",
+    "government_id",
+    "payment_card",
+    "bank_account",
+    "financial",
+    "health",
+    "credential",
+    "device_id",
+)
+
+# Patterns run over at most this many characters; the rest of a longer
+# text is not scanned (callers may treat such a prompt as sensitive).
+SCAN_CAP_CHARS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One finding; `strong` means a validated identifier, not a mere cue."""
+
+    category: str
+    start: int
+    end: int
+    kind: str
+    strong: bool
+
+
+@dataclass(slots=True)
+class Scan:
+    """Everything the recognisers found in one text."""
+
+    text: str = ""
+    evidence: list[Evidence] = field(default_factory=list)
+    signals: Counter[str] = field(default_factory=Counter)
+    tokens: list[str] = field(default_factory=list)
+    _starts: list[int] | None = None
+    # Findings that wait for the person anchors or the public-figure spans.
+    _pending_names: list[tuple[int, int, str]] = field(default_factory=list)
+    _pending_topic: list[tuple[int, int, int, str]] = field(default_factory=list)
+    _pending_money: list[tuple[int, int]] = field(default_factory=list)
+    _pending_address: list[tuple[int, int]] = field(default_factory=list)
+    numeric_tokens: list[int] = field(default_factory=list)
+    number_starts: list[int] = field(default_factory=list)
+
+    def add(self, category: str, start: int, end: int, kind: str, strong: bool) -> None:
+        self.evidence.append(Evidence(category, start, end, kind, strong))
+        self.signals[kind] += 1
+
+    def spans(self) -> list[tuple[int, int]]:
+        return [(e.start, e.end) for e in self.evidence]
+
+    @property
+    def token_starts(self) -> list[int]:
+        """Character offset of each token, computed on first use."""
+        if self._starts is None:
+            starts: list[int] = []
+            lowered = self.text.lower()
+            if len(lowered) != len(self.text):
+                lowered = self.text
+            find = lowered.find
+            position = 0
+            for token in self.tokens:
+                found = find(token, position)
+                if found < 0:  # case mapping changed the token; fall back to a safe guess
+                    found = position
+                starts.append(found)
+                position = found + len(token)
+            self._starts = starts
+        return self._starts
+
+    def token_end(self, index: int) -> int:
+        return self.token_starts[index] + len(self.tokens[index])
+
+
+# ---------------------------------------------------------------------------
+# Check-digit validators
+
+
+def luhn_valid(digits: str) -> bool:
+    """Return True when a digit string passes the Luhn (mod 10) check."""
+    if not digits or not digits.isdigit():
+        return False
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+# ISO 13616 IBAN lengths by country.
+IBAN_LENGTHS: dict[str, int] = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
+    "BI": 27, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27,
+    "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27,
+    "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HN": 28, "HR": 21, "HU": 28,
+    "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28,
+    "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22,
+    "MK": 19, "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23,
+    "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24,
+    "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28,
+    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+}  # fmt: skip
+
+
+def iban_valid(iban: str) -> bool:
+    """Return True for an IBAN of its country's length that passes mod-97."""
+    compact = iban.replace(" ", "").upper()
+    if len(compact) < 5 or not compact.isascii() or not compact.isalnum():
+        return False
+    expected = IBAN_LENGTHS.get(compact[:2])
+    if expected is None or len(compact) != expected or not compact[2:4].isdigit():
+        return False
+    remainder = 0
+    for char in compact[4:] + compact[:4]:
+        # Letters count as two digits (A=10 .. Z=35); fold them in as we go.
+        if char.isdigit():
+            remainder = (remainder * 10 + int(char)) % 97
+        else:
+            remainder = (remainder * 100 + ord(char) - 55) % 97
+    return remainder == 1
+
+
+def ssn_valid(area: str, group: str, serial: str) -> bool:
+    """Return True when an SSN could have been issued (SSA rules since 2011)."""
+    if not (len(area) == 3 and len(group) == 2 and len(serial) == 4):
+        return False
+    if not (area + group + serial).isdigit():
+        return False
+    if area in ("000", "666") or area[0] == "9":
+        return False
+    return group != "00" and serial != "0000"
+
+
+def aba_routing_valid(digits: str) -> bool:
+    """Return True for a 9-digit US routing number with a correct ABA checksum."""
+    if len(digits) != 9 or not digits.isdigit() or digits == "000000000":
+        return False
+    d = [int(c) for c in digits]
+    total = 3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + (d[2] + d[5] + d[8])
+    return total % 10 == 0
+
+
+def nhs_number_valid(digits: str) -> bool:
+    """Return True for a 10-digit NHS number with a correct mod-11 check digit."""
+    if len(digits) != 10 or not digits.isdigit():
+        return False
+    check = 11 - sum(int(c) * (10 - i) for i, c in enumerate(digits[:9])) % 11
+    if check == 11:
+        check = 0
+    return check != 10 and check == int(digits[9])
+
+
+_VERHOEFF_D = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 4, 0, 6, 7, 8, 9, 5),
+    (2, 3, 4, 0, 1, 7, 8, 9, 5, 6), (3, 4, 0, 1, 2, 8, 9, 5, 6, 7),
+    (4, 0, 1, 2, 3, 9, 5, 6, 7, 8), (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
+    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2), (7, 6, 5, 9, 8, 2, 1, 0, 4, 3),
+    (8, 7, 6, 5, 9, 3, 2, 1, 0, 4), (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+)  # fmt: skip
+_VERHOEFF_P = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 5, 7, 6, 2, 8, 3, 0, 9, 4),
+    (5, 8, 0, 3, 7, 9, 6, 1, 4, 2), (8, 9, 1, 6, 0, 4, 3, 5, 2, 7),
+    (9, 4, 5, 3, 1, 2, 6, 8, 7, 0), (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
+    (2, 7, 9, 3, 8, 0, 6, 4, 1, 5), (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
+)  # fmt: skip
+
+
+def verhoeff_valid(digits: str) -> bool:
+    """Return True when a digit string passes the Verhoeff check (Aadhaar)."""
+    if not digits or not digits.isdigit():
+        return False
+    check = 0
+    for i, char in enumerate(reversed(digits)):
+        check = _VERHOEFF_D[check][_VERHOEFF_P[i % 8][int(char)]]
+    return check == 0
+
+
+def shannon_entropy_bits(value: str) -> float:
+    """Return the per-character Shannon entropy of a string, in bits."""
+    if not value:
+        return 0.0
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
+
+
+def card_network(digits: str) -> str | None:
+    """Return the card network that an IIN prefix and length belong to, or None."""
+    n = len(digits)
+    if n < 12 or not digits.isdigit():
+        return None
+    if digits[0] == "4" and n in (13, 16, 19):
+        return "visa"
+    two, three, four = int(digits[:2]), int(digits[:3]), int(digits[:4])
+    if n == 16 and (51 <= two <= 55 or 2221 <= four <= 2720):
+        return "mastercard"
+    if n == 15 and two in (34, 37):
+        return "amex"
+    if n in (16, 19) and (four == 6011 or two == 65 or 644 <= three <= 649):
+        return "discover"
+    if 16 <= n <= 19 and 3528 <= four <= 3589:
+        return "jcb"
+    if n == 14 and two in (30, 36, 38, 39):
+        return "diners"
+    if 16 <= n <= 19 and two == 62:
+        return "unionpay"
+    if two == 50 or 56 <= two <= 69:
+        return "maestro"
+    return None
+
+
+# Published sandbox card numbers: a keyword trap, not a card.
+TEST_CARD_NUMBERS: frozenset[str] = frozenset(
+    {
+        "4111111111111111", "4242424242424242", "4012888888881881", "4000056655665556",
+        "4222222222222", "4000000000000002", "4000000000009995", "4000000000000077",
+        "5555555555554444", "5105105105105100", "5200828282828210", "2223003122003222",
+        "378282246310005", "371449635398431", "378734493671000", "6011111111111117",
+        "6011000990139424", "3530111333300000", "3566002020360505", "30569309025904",
+        "38520000023237", "6200000000000005", "4000002500003155", "4000000000003220",
+    }
+)  # fmt: skip
+
+# IBANs printed in standards and bank documentation.
+EXAMPLE_IBANS: frozenset[str] = frozenset(
+    {"GB82WEST12345698765432", "DE89370400440532013000", "GB29NWBK60161331926819",
+     "FR1420041010050500013M02606", "NL91ABNA0417164300", "GB33BUKB20201555555555"}
+)  # fmt: skip
+
+# SSNs known from advertising and textbooks.
+EXAMPLE_SSNS: frozenset[str] = frozenset({"123456789", "078051120", "219099999", "111223333"})
+
+# ---------------------------------------------------------------------------
+# Tokens and the phrase table
+
+_TOKEN_RE = re.compile(r"\w+(?:['’\-]\w+)*")
+_MAX_PHRASE = 4
+
+_FIRST_PERSON = frozenset(
+    {"i", "i'm", "im", "i've", "ive", "i'd", "i'll", "me", "my", "mine", "myself", "we",
+     "we're", "we've", "our", "ours", "us", "ourselves"}
+)  # fmt: skip
+_POSSESSIVES = frozenset({"my", "our", "his", "her", "their", "your"})
+_RELATIONS = frozenset(lexicon.RELATION_WORDS)
+_FIRST_NAMES = frozenset(lexicon.FIRST_NAMES)
+_COMMON = lexicon.COMMON_WORDS
+# Words that end a name candidate's chance: common words that are not also first names.
+_NAME_STOP = _COMMON - _FIRST_NAMES
+# Words that cannot be part of a street name ("3 more days", "5 minutes walk").
+_STREET_STOP = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "of",
+        "to",
+        "in",
+        "for",
+        "with",
+        "and",
+        "or",
+        "at",
+        "on",
+        "by",
+        "from",
+        "my",
+        "our",
+        "your",
+        "his",
+        "her",
+        "their",
+        "this",
+        "that",
+        "these",
+        "those",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "it",
+        "i",
+        "we",
+        "you",
+        "they",
+        "more",
+        "most",
+        "other",
+        "than",
+        "per",
+        "about",
+        "over",
+        "under",
+        "minutes",
+        "hours",
+        "days",
+        "weeks",
+        "months",
+        "years",
+        "times",
+        "people",
+        "items",
+        "steps",
+        "miles",
+        "km",
+        "kilometers",
+        "meters",
+        "feet",
+        "percent",
+        "dollars",
+        "euros",
+        "pounds",
+        "kids",
+        "children",
+        "points",
+    ]
+)
+_ANCHOR_WINDOW_TOKENS = 12
+
+
+def _phrase_key(phrase: str) -> str:
+    return " ".join(_TOKEN_RE.findall(phrase.lower().replace("’", "'")))
+
+
+# Label phrase -> kinds. A kind names the recogniser that reads the value
+# after the label, or a topic/cue signal counted on its own.
+_PHRASES: dict[str, list[str]] = {}
+
+
+def _register(kind: str, phrases: tuple[str, ...] | list[str]) -> None:
+    for phrase in phrases:
+        key = _phrase_key(phrase)
+        if key and len(key.split()) <= _MAX_PHRASE:
+            kinds = _PHRASES.setdefault(key, [])
+            if kind not in kinds:
+                kinds.append(kind)
+
+
+_register("health_term", lexicon.HEALTH_CONDITIONS + lexicon.HEALTH_MEDICATIONS)
+_register("clinical_term", lexicon.HEALTH_CLINICAL)
+_register("finance_term", lexicon.FINANCIAL_TERMS)
+_register("public_figure", lexicon.PUBLIC_FIGURES)
+_register("example_cue", lexicon.EXAMPLE_CUES)
+_register("l:password", (
+    "password", "passwort", "passwd", "pwd", "pword", "pasword", "passwrd", "passw", "passcode",
+    "passowrd", "passwrod", "pssword", "paswword", "passord", "pasword's",
+    "passphrase", "pass phrase", "wifi password", "wi-fi password", "wifi key", "wifi pass",
+    "network key", "pw", "login password", "master password", "admin password",
+    "root password", "mot de passe", "contraseña", "contrasena", "passwort ist",
+))  # fmt: skip
+_register("l:pin", (
+    "pin", "pin code", "pin number", "pin no", "atm pin", "card pin", "sim pin", "puk",
+    "door code", "gate code", "alarm code", "lock code", "lockbox code", "safe code",
+    "combination", "garage code", "keypad code", "entry code", "building code",
+))  # fmt: skip
+_register("l:otp", (
+    "otp", "2fa", "mfa", "one time code", "one-time code", "one time password",
+    "one-time password", "one time passcode", "one-time passcode", "one-time pin",
+    "verification code", "verify code", "auth code", "authentication code",
+    "authenticator code", "login code", "sign in code", "sign-in code", "signin code",
+    "confirmation code", "access code", "backup code", "backup codes", "recovery code",
+    "recovery codes", "code", "codes", "security code",
+))  # fmt: skip
+_register("l:secret", (
+    "api key", "apikey", "api secret", "api token", "secret key", "secret", "access key",
+    "access key id", "client secret", "auth token", "access token", "refresh token", "bearer",
+    "token", "private key", "webhook secret", "signing key", "app secret", "session id",
+    "session token", "session cookie", "cookie", "consumer secret", "license key",
+    "licence key", "product key", "recovery key", "recovery phrase", "seed phrase",
+    "mnemonic", "secret access key", "personal access token", "pat",
+))  # fmt: skip
+_register("l:imei", ("imei", "imei number", "imei no", "imei1", "imei2", "meid", "esn"))
+_register("l:serial", (
+    "serial", "serial number", "serial no", "serial num", "s n", "sn", "service tag", "imsi",
+    "iccid", "udid", "android id", "device id", "deviceid", "advertising id", "idfa", "gaid",
+    "idfv", "hardware id", "hwid", "machine id", "vin", "chassis number", "device serial",
+))  # fmt: skip
+_register("l:gov", (
+    "passport", "passport number", "passport no", "driver's license", "drivers license",
+    "driver license", "driver's licence", "drivers licence", "driving licence",
+    "driving license", "license number", "licence number", "license no", "licence no", "dl",
+    "dln", "ein", "fein", "tax id", "tax number", "tax identification number", "tin", "itin",
+    "vat number", "vat no", "vat id", "utr", "nif", "nie", "dni", "cpf", "curp", "rfc",
+    "steuer-id", "steuer id", "steuernummer", "steuer-identifikationsnummer", "national id",
+    "national identity number", "national insurance number", "national insurance",
+    "ni number", "id number", "id card number", "id no", "identity card", "personalausweis",
+    "social insurance number", "pan card", "pan number", "voter id", "medicare number",
+    "health card number", "green card", "alien number", "a-number", "uscis number",
+    "residence permit", "bsn", "pesel", "codice fiscale", "nric", "fin number", "hkid",
+    "mykad", "tfn", "tax file number", "ird number", "personnummer", "cnp", "member id",
+    "insurance id", "policy number", "state id",
+))  # fmt: skip
+_register("l:gov_nhs", ("nhs number", "nhs no", "nhs"))
+_register("l:gov_aadhaar", ("aadhaar", "aadhar", "aadhaar number", "aadhar number", "uidai"))
+_register("l:gov_sin", ("sin", "sin number", "social insurance number"))
+_register("l:ssn_ctx", (
+    "ssn", "ss", "social security", "social security number", "social", "socsec", "tin",
+    "itin", "taxpayer",
+))  # fmt: skip
+_register("l:routing", ("routing", "routing number", "routing no", "aba", "rtn", "transit number"))
+_register("l:account", (
+    "account", "acct", "a c", "acc", "account number", "account no", "bank account",
+    "checking", "savings", "checking account", "savings account", "acct no", "account num",
+))  # fmt: skip
+_register("l:sort_code", ("sort code", "sortcode", "bsb"))
+_register("l:swift", ("swift", "bic", "swift code", "bic code", "swift bic"))
+_register("l:dob", (
+    "born", "dob", "d o b", "date of birth", "birth date", "birthdate", "birthday", "b-day",
+    "bday", "birth day", "geboren", "né", "née", "fecha de nacimiento", "nacimiento",
+    "date de naissance", "born on",
+))  # fmt: skip
+_register("l:birth_year", ("born in", "birth year", "year of birth", "yob", "born"))
+_register("l:cvv", ("cvv", "cvv2", "cvc", "cvc2", "csc", "security code", "card security code"))
+_register("l:expiry", (
+    "exp", "expiry", "expires", "expiration", "exp date", "expiration date", "expiry date",
+    "valid thru", "valid through", "expiring",
+))  # fmt: skip
+_register("l:last4", (
+    "ending in", "ending", "ends in", "last four", "last 4", "last four digits", "last 4 digits",
+))  # fmt: skip
+_register("l:credit_score", (
+    "credit score", "fico", "fico score", "credit rating", "schufa", "cibil", "credit scores",
+))  # fmt: skip
+_register("l:health_value", (
+    "a1c", "hba1c", "blood sugar", "glucose", "blood pressure", "bp", "ldl", "hdl",
+    "cholesterol", "triglycerides", "psa", "tsh", "t4", "viral load", "cd4", "bmi",
+    "heart rate", "resting heart rate", "spo2", "white count", "wbc", "hemoglobin", "hgb",
+    "platelets", "creatinine", "egfr", "ferritin", "vitamin d", "b12", "inr", "sats",
+    "blood glucose", "fasting glucose", "sugar level", "sugar levels", "ejection fraction",
+))  # fmt: skip
+_register("l:currency", ("usd", "eur", "gbp", "cad", "aud", "chf", "inr", "rs", "jpy", "sek"))
+_register("l:name_intro", (
+    "my name is", "my name's", "name's", "name is", "i am", "i'm", "im", "this is", "it's",
+    "call me", "my full name is", "i go by", "known as", "me llamo", "je m'appelle",
+    "ich heiße", "ich bin",
+))  # fmt: skip
+_register("l:name_field", (
+    "full name", "first name", "last name", "surname", "given name", "name", "patient",
+    "patient name", "customer", "customer name", "client", "client name", "employee",
+    "employee name", "applicant", "account holder", "account name", "cardholder",
+    "card holder", "name on card", "beneficiary", "tenant", "recipient", "attn",
+    "attention", "contact person", "emergency contact", "next of kin", "guarantor",
+    "policyholder", "insured", "member name", "student name", "passenger", "guest", "from",
+    "to", "signed", "owner", "resident", "candidate", "nombre", "nom",
+))  # fmt: skip
+_register("l:title", (
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "mme", "mlle", "herr",
+    "frau", "sr", "sra", "srta", "dott",
+))  # fmt: skip
+_register("l:greeting", (
+    "dear", "hi", "hello", "hey", "hiya", "good morning", "good afternoon", "good evening",
+))  # fmt: skip
+_register("l:signoff", (
+    "regards", "thanks", "thank you", "cheers", "sincerely", "best", "best wishes",
+    "kind regards", "warm regards", "many thanks", "yours truly", "yours", "love", "xoxo",
+    "signed", "sent by", "rgds", "thx", "ta", "warmly", "respectfully", "best regards",
+))  # fmt: skip
+_register("l:address_cue", (
+    "my address", "home address", "mailing address", "billing address", "shipping address",
+    "delivery address", "address is", "ship to", "ship it to", "deliver to", "deliver it to",
+    "send it to", "send them to", "forward mail to", "moved to", "living at", "lives at",
+    "reside at", "residing at", "postal address", "street address", "my new address",
+    "our address", "his address", "her address", "their address", "mail it to",
+    "address to", "address as", "address from", "addresses to", "statement sent to",
+    "return to", "sent to", "mail to", "update my address", "change my address",
+    "correspondence address", "permanent address", "residential address", "new address",
+))  # fmt: skip
+_register("location_cue", (
+    "my home", "my house", "my flat", "my apartment", "my place", "my current location",
+    "my location", "my gps", "my coordinates", "current location", "live location",
+    "pick me up at", "pick me up from", "meet me at", "i'm currently at", "im at", "i'm at",
+    "my kid's school", "my kids school", "my son's school", "my daughter's school",
+    "my office is", "our house", "our home", "our flat", "my hotel", "my room number",
+    "room number", "i'm staying at", "we're staying at", "parked at", "i'm outside",
+    "my gate", "my building", "my street", "live next to", "live next door",
+))  # fmt: skip
+_register("l:age", ("i'm", "i am", "im", "age", "aged", "he's", "she's", "turned", "turning"))
+_register("l:unit", (
+    "apt", "apartment", "unit", "suite", "ste", "flat", "fl", "floor", "room", "rm", "bldg",
+    "building", "piso", "étage", "house number", "house no",
+))  # fmt: skip
+_register("l:romance_street", (
+    "rue", "avenue", "av", "boulevard", "bd", "chemin", "allée", "impasse", "quai", "calle",
+    "avenida", "avda", "paseo", "plaza", "carrer", "via", "viale", "piazza", "piazzale",
+    "corso", "largo", "rua", "rúa", "travessa", "praça", "ul", "ulica", "aleja", "strada",
+    "calea", "utca", "út", "ut", "cesta", "ulitsa", "sokak", "caddesi",
+    "route de", "place de", "place du",
+))  # fmt: skip
+_register("l:login", (
+    "login", "log in", "login details", "login for", "credentials", "creds", "user/pass",
+    "username and password", "username/password", "user and pass", "sign in", "account login",
+))  # fmt: skip
+_register("l:med_context", (
+    "take my", "taking my", "refill my", "refill of", "prescription for", "prescribed",
+    "started on", "started me on", "been on", "put me on", "put him on", "put her on",
+    "upped my", "lowered my", "dose of", "my dose", "stopped taking", "switched to",
+    "weaning off", "withdrawal from",
+))  # fmt: skip
+_register("l:name_verb", (
+    "letter to", "email to", "message to", "note to", "text to", "reminder to", "reply to",
+    "write to", "remind", "tell", "ask", "invite", "thank", "congratulate", "introduce",
+    "fire", "hire", "pay", "cc", "forward to", "send to", "meeting with", "call with",
+    "married to", "engaged to", "dating", "divorcing", "named", "called",
+))  # fmt: skip
+_register("l:employer_cue", (
+    "work at", "works at", "work for", "works for", "worked at", "employed at", "employed by",
+    "job at", "i work as", "works as", "my employer", "my company", "my manager at",
+    "my school", "student at", "studying at", "our company", "from work",
+))  # fmt: skip
+_register("years_old", ("years old", "year old", "yrs old", "year-old", "years-old", "yo", "y o"))
+
+# First token of a phrase -> the phrase lengths that start with it, longest first.
+_PHRASE_FIRST: dict[str, tuple[int, ...]] = {}
+for _key in _PHRASES:
+    _words = _key.split()
+    _PHRASE_FIRST[_words[0]] = tuple(
+        sorted(set(_PHRASE_FIRST.get(_words[0], ())) | {len(_words)}, reverse=True)
+    )
+
+
+def _phrase_hits(tokens: list[str]) -> list[tuple[int, int, str]]:
+    """Return (first_token, token_count, kind) for every registered phrase."""
+    hits: list[tuple[int, int, str]] = []
+    first = _PHRASE_FIRST.get
+    phrases = _PHRASES.get
+    n = len(tokens)
+    for i, token in enumerate(tokens):
+        sizes = first(token)
+        if sizes is None:
+            continue
+        for size in sizes:
+            if size == 1:
+                kinds = phrases(token)
+            elif i + size <= n:
+                kinds = phrases(" ".join(tokens[i : i + size]))
+            else:
+                continue
+            if kinds:
+                hits.extend((i, size, kind) for kind in kinds)
+    return hits
+
+
+# ---------------------------------------------------------------------------
+# Value regexes (anchored after labels, or gated full-text scans)
+
+_NAME_TAIL = (
+    r"[A-Z][\w'’-]*[a-z][\w'’-]*(?:\s(?:(?:van|von|de|da|di|del|der|le|la|bin|al|ibn|el)\s)?"
+    r"[A-Z][\w'’.-]*[a-z][\w'’-]*){0,3}"
+)
+_NAME_AFTER_RE = re.compile(r"[ \t]*[,:]?[ \t]+(" + _NAME_TAIL + r")")
+_NAME_AFTER_LOWER_RE = re.compile(r"[ \t]+([a-z][\w'’-]+(?:[ \t]+[a-z][\w'’-]+)?)")
+_NAME_FIELD_VALUE_RE = re.compile(r"[ \t]*[:=][ \t]*(" + _NAME_TAIL + r"|[a-z][\w'’-]+[ \t]+[a-z][\w'’-]+)")
+_TITLE_VALUE_RE = re.compile(r"\.?[ \t]+(" + _NAME_TAIL + r")")
+_SIGNOFF_VALUE_RE = re.compile(r"[ \t]*[,.!:-]?[ \t]*\n?[ \t]*(" + _NAME_TAIL + r")[ \t]*(?:\n|$)")
+_RELATION_VALUE_RE = re.compile(r"(?:[ \t]*,)?[ \t]+(" + _NAME_TAIL + r")")
+_PASSWORD_VALUE_RE = re.compile(
+    r"(?:\s+(?:for|on|to|of)\s+(?:[\w.@'-]+\s+){0,3}?[\w.@'-]+)?\s*(?:is\s+now|is\s+still|will\s+be|changed\s+to|set\s+to|reset\s+to|"
+    r"should\s+be|is|was|=>|:=|->|=|:|to|ist|es|est)\s*[:=]?\s*[\"'`“‘(\[]?([^\s\"'`”’)\]]{3,64})",
+    re.IGNORECASE,
+)
+# "password fOReLy!rfvAV": no verb, so only a value that looks like a secret counts.
+_PASSWORD_BARE_RE = re.compile(r"[ \t]+[\"'`]?([^\s\"'`]{6,64})")
+# "ops@acme.io / Summer2024!", "login: jdoe / hunter22": an account, a slash, a secret.
+_LOGIN_PAIR_RE = re.compile(r"[ \t]*(?:/|\||:)[ \t]*[\"'`]?([^\s\"'`/|]{4,64})")
+_PROSE_AFTER_RE = re.compile(r"[ \t]+([a-z]{2,})\b")
+_PIN_VALUE_RE = re.compile(
+    r"\s*(?:is\s+now|changed\s+to|would\s+be|is|was|=|:|#|-|to)?\s*[\"']?(\d{4,8})\b",
+    re.IGNORECASE,
+)
+_JOINERS = frozenset({"and", "but", "so", "or", "then", "btw", "lol", "pls", "please", "thanks"})
+_LOGIN_VALUE_RE = re.compile(
+    r"(?:\s+(?:for|to|of|on)\s+(?:[\w.'-]+\s+){0,4}?)?\s*(?:is|are|:|=)?\s*"
+    r"([^\s/|]{3,64})[ \t]*(?:/|\|)[ \t]*[\"'`]?([^\s\"'`/|]{4,64})"
+)
+# After "my address is", "ship to", "send the statement to": a street-like
+# chunk with a house number in either order ("Mlýnská 1540", "12 Elm Way").
+_ADDRESS_AFTER_CUE_RE = re.compile(
+    r"[\s:,-]*(?:(?:is|to|at|as)\s+)?(?:the\s+corner\s+of\s+)?[\s:,-]*("
+    r"\d{1,6}[A-Za-z]?,?\s+[A-ZÀ-Ýa-zà-ÿ][\w'’.-]*(?:\s+[\w'’.-]+){0,3}"
+    r"|[A-ZÀ-Ý][\w'’.-]*(?:\s+[\w'’.-]+){0,3}?\s+\d{1,5}[A-Za-z]?\b"
+    r"|(?:PSC|Unit|CMR)\s+\d{3,4},?\s+Box\s+\d{3,4}|(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5})"
+)
+_MED_VALUE_RE = re.compile(r"[ \t]+(?:\d+\s?(?:mg|mcg|ml)\s+(?:of\s+)?)?([A-Za-z][\w-]{3,})")
+_OTP_VALUE_RE = re.compile(r"[^\d\n]{0,30}?(?<!\d)(\d{3}[- ]\d{3}|\d{4,8})\b")
+_OTP_TRIGGER_RE = re.compile(
+    r"otp|2fa|mfa|one[- ]time|verif|authenticat|texted|sms|sent me|received|log ?in|sign ?in|"
+    r"backup|recovery|security|access|confirm|enter|type"
+)
+_OTP_NOT_BEFORE = frozenset(
+    {"error", "zip", "area", "postal", "status", "exit", "promo", "discount", "country", "dial",
+     "response", "http", "return", "product", "qr", "bar", "source", "post", "sort", "tax",
+     "reference", "ref", "tracking", "voucher", "coupon", "gift", "diagnostic", "fault", "icd",
+     "billing", "dress", "colour", "color", "course", "class", "sample", "example", "python",
+     "java", "js", "c", "html", "css", "sql", "rust", "go", "following", "above", "below", "bash"}
+)  # fmt: skip
+_SECRET_VALUE_RE = re.compile(
+    r"(?:[\w]*)[\"']?\s*(?:[:=]|=>|:=|\s+is\s+|\s+was\s+|\s*:\s*)\s*[\"'`]?"
+    r"([A-Za-z0-9_\-+/=.~]{12,256})"
+)
+_BEARER_VALUE_RE = re.compile(r"\s+([A-Za-z0-9\-._~+/]{20,}=*)")
+_IMEI_VALUE_RE = re.compile(r"[^\d\n]{0,30}?(\d{2}[- ]?\d{6}[- ]?\d{6}[- ]?\d{1,2})\b")
+_SERIAL_VALUE_RE = re.compile(
+    r"\s*(?:is|:|#|=|-|no\.?|number)?\s*[:#]?\s*[\"']?([A-Za-z0-9][A-Za-z0-9-]{5,40})\b",
+    re.IGNORECASE,
+)
+_GOV_VALUE_RE = re.compile(
+    r"[\s:#.=-]{0,4}(?:(?:is|was|number|no\.?|num|of|id)\s*[:#]?\s*){0,2}"
+    r"([A-Za-z0-9](?:[A-Za-z0-9./-]|[ ](?=[A-Za-z]?\d)){3,22}[A-Za-z0-9])(?![\w-])",
+    re.IGNORECASE,
+)
+_ROUTING_VALUE_RE = re.compile(r"[^\d\n]{0,15}?(?<!\d)(\d{9})\b")
+_ACCOUNT_VALUE_RE = re.compile(
+    r"\.?\s*(?:number|no\.?|num|#)?\s*(?:is|:|#|=|ending in)?\s*[:#]?\s*"
+    r"(?<![\w-])([0-9][0-9 -]{4,20}[0-9])(?![\w-])",
+    re.IGNORECASE,
+)
+_SORT_CODE_VALUE_RE = re.compile(
+    r"\s*(?:is|:|#|=)?\s*(\d{2}[- ]?\d{2}[- ]?\d{2}|\d{3}-\d{3})\b", re.IGNORECASE
+)
+_SWIFT_VALUE_RE = re.compile(
+    r"\s*(?:code)?\s*(?:is|:|#|=)?\s*([A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?)\b"
+)
+_DATE_SRC = (
+    r"(?:\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})|\d{4}[/.-]\d{1,2}[/.-]\d{1,2}"
+    r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}"
+    r"(?:st|nd|rd|th)?,?\s+\d{4}"
+    r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|"
+    r"oct|nov|dec)[a-z]*\.?,?\s+\d{4})"
+)
+_DOB_VALUE_RE = re.compile(r"[^\n\d]{0,24}?(" + _DATE_SRC + r")", re.IGNORECASE)
+_BIRTH_YEAR_VALUE_RE = re.compile(r"\s*(?:in\s+)?[:]?\s*((?:19|20)\d{2})\b")
+_CVV_VALUE_RE = re.compile(r"\s*(?:is|:|#|=|code)?\s*[:#]?\s*(\d{3,4})\b", re.IGNORECASE)
+_EXPIRY_VALUE_RE = re.compile(
+    r"\.?\s*(?:date|on)?\s*[:\-]?\s*(?:is\s+)?(0?[1-9]|1[0-2])\s?[/-]\s?(\d{2}|20\d{2})\b",
+    re.IGNORECASE,
+)
+_LAST4_VALUE_RE = re.compile(r"[^\d\n]{0,8}(\d{4})\b")
+_CREDIT_SCORE_VALUE_RE = re.compile(r"[^\d\n]{0,30}?(?<!\d)([3-8]\d{2})\b")
+_HEALTH_VALUE_VALUE_RE = re.compile(
+    r"\s*(?:is|was|of|at|came\s+back(?:\s+at)?|reading(?:\s+of)?|levels?|:|=|went\s+up\s+to|"
+    r"dropped\s+to|now|around|about|hit|over|under)?\s*(?:at\s+|is\s+|of\s+)?"
+    r"(\d{1,4}(?:[.,]\d{1,2})?(?:\s?/\s?\d{2,3})?)(?![\d.])",
+    re.IGNORECASE,
+)
+_AGE_VALUE_RE = re.compile(r"\s+(\d{1,3})\b(?!\s*(?:%|am|pm|:|mg|kg|km|lbs|minutes|hours))")
+_UNIT_VALUE_RE = re.compile(r"\.?\s*#?\s*\d{1,5}[A-Za-z]?\b")
+_ROMANCE_VALUE_RE = re.compile(
+    r"\w+\.?\s+(?:(?:de|du|des|la|le|l'|del|della|di|da|do|dos|de la)\s+)?[A-ZÀ-Ý][\w'’-]+"
+    r"(?:\s+[A-ZÀ-Ý][\w'’-]+){0,3},?\s*(?:n[º°o.]\s*)?(\d{1,4})?[a-z]?\b"
+)
+_EU_STREET_SUFFIXES = (
+    "straße", "strasse", "str", "weg", "gasse", "platz", "allee", "damm", "ring", "ufer",
+    "chaussee", "straat", "laan", "gracht", "plein", "dijk", "kade", "vej", "gade", "gatan",
+    "vägen", "veien", "gata", "katu", "tie",
+)  # fmt: skip
+_EU_NUMBER_RE = re.compile(r"\.?\s+(\d{1,4}[a-zA-Z]?)\b")
+_CURRENCY_VALUE_RE = re.compile(r"\s?\$?\s?\d[\d,.']*")
+
+_EMAIL_RE = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9._%+'-]{0,62}[A-Za-z0-9_])?@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
+)
+_PHONE_RE = re.compile(
+    r"[+(\d](?:"
+    r"(?<=\+)\s?\d{1,3}[\s.-]?(?:\(0?\d{1,4}\)[\s.-]?)?\d{1,5}(?:[\s.-]?\d{2,5}){1,4}"
+    r"|(?<=\()\d{3}\)\s?\d{3}[\s.-]?\d{4}"
+    r"|(?<=\d)(?:[\s.-]\d{2,3}[\s.-]\d{3}[\s.-]\d{4}|\d{2}[\s.-]\d{3}[\s.-]\d{4})"
+    r"|(?<=0)\d(?:[\s.-]?\d{2}){4}"
+    r"|(?<=0)\d{2,4}[\s.-]?\d{3,4}[\s.-]?\d{3,4}"
+    r"|(?<=\d)\d{2}[\s.-]\d{4}"
+    r"|(?<=\d)\d{9,10}"
+    r")(?![\w-]|\.\d)"
+)
+_CONTEXT_PHONE_RE = re.compile(
+    r"phone|\bph\b|call|cell|mobile|\bmob\b|\btel|number|\bno\.|\bnum\b|text|\btxt\b|sms|"
+    r"whatsapp|signal|telegram|reach|contact|\bring\b|fax|landline|dial|handy|viber|voicemail|"
+    r"\bext\b|extension|answering|messages?|receiving|registered|texting"
+)
+# Any grouped digit run, read as a phone number only next to a phone word and
+# away from words that make it an order, account or booking reference.
+_PHONE_GENERIC_RE = re.compile(r"(?:\(\d{2,4}\)\s?)?\d{2,5}(?:[ .-]\d{2,5}){1,4}(?![\w-]|[.,]\d)")
+_NOT_PHONE_CONTEXT_RE = re.compile(
+    r"order|invoice|tracking|account|acct|card|reference|\bref\b|serial|model|part\b|ticket|"
+    r"case\b|policy|flight|booking|confirmation|zip|postal|isbn|sku|\bid\b|version|room|"
+    r"population|score|\$|€|£"
+)
+_DATE_SHAPE_RE = re.compile(
+    r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}[./-]\d{1,2}[./-]\d{1,2}|\d{1,2}[./-]\d{4}"
+)
+_CARD_RE = re.compile(r"\d(?:[ -]?\d){11,18}(?![\w-]|[.,]\d)")
+_CONTEXT_CARD_RE = re.compile(
+    r"card|visa|master|amex|american express|discover|credit|debit|\bcc\b|ccn|\bpan\b|cvv|"
+    r"cvc|expir|\bexp\b|payment|\bpay|charge|billing"
+)
+_SSN_RE = re.compile(r"\d{3}([- ]?)\d{2}\1\d{4}(?![\w-])")
+_CONTEXT_SSN_RE = re.compile(r"ssn|ss#|social|socsec|\btin\b|itin|taxpayer")
+_IBAN_RE = re.compile(r"[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}(?![\w])")
+_NINO_RE = re.compile(r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
+_NINO_GATE_RE = re.compile(r"\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
+_NINO_BAD_PREFIX = frozenset({"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"})
+_API_KEY_PREFIXES = (
+    "sk-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "AKIA", "ASIA",
+    "AGPA", "AIDA", "AROA", "xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "AIza",
+    "sk_live_", "sk_test_", "rk_live_", "rk_test_", "pk_live_", "whsec_", "hf_", "npm_",
+    "pypi-", "SG.", "shpat_", "dop_v1_", "ya29.", "EAAC", "EAAG",
+)  # fmt: skip
+_API_KEY_RE = re.compile(
+    r"(?:"
+    r"sk-(?:proj-|ant-(?:api\d\d-)?|live-|or-v1-)?[A-Za-z0-9_-]{20,}"
+    r"|(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}"
+    r"|github_pat_[A-Za-z0-9_]{30,}"
+    r"|glpat-[A-Za-z0-9_-]{20,}"
+    r"|(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}"
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|AIza[A-Za-z0-9_-]{35}"
+    r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"
+    r"|whsec_[A-Za-z0-9]{20,}"
+    r"|hf_[A-Za-z0-9]{30,}"
+    r"|npm_[A-Za-z0-9]{30,}"
+    r"|pypi-[A-Za-z0-9_-]{40,}"
+    r"|SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}"
+    r"|shpat_[a-fA-F0-9]{32}"
+    r"|dop_v1_[a-f0-9]{40,}"
+    r"|ya29\.[A-Za-z0-9_-]{30,}"
+    r"|EAA[CG][A-Za-z0-9]{30,}"
+    r")"
+)
+_PEM_RE = re.compile(
+    r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP |ED25519 )?PRIVATE KEY(?: BLOCK)?-----"
+)
+_JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
+_URL_CRED_RE = re.compile(r"://([^\s:/@]{1,64}):([^\s@/]{1,128})@")
+_HIGH_ENTROPY_RE = re.compile(r"[A-Za-z0-9_\-+/=]{20,}")
+_HEX_RE = re.compile(r"[0-9a-fA-F]+")
+_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_MAC_RE = re.compile(
+    r"[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:-])"
+    r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}(?![\w.])"
+)
+_MAC_GATE_RE = re.compile(r"[:-][0-9A-Fa-f]{2}[:-][0-9A-Fa-f]{2}[:-]|\.[0-9A-Fa-f]{4}\.")
+_MAC_PLACEHOLDERS = frozenset(
+    {"000000000000", "ffffffffffff", "001122334455", "0123456789ab", "aabbccddeeff",
+     "123456789abc", "112233445566", "abcdefabcdef", "deadbeefcafe", "001a2b3c4d5e"}
+)  # fmt: skip
+_IPV4_RE = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d)")
+_YEAR_RE = re.compile(r"(?:1[0-9]|20)\d{2}")
+_STREET_SUFFIX_STRONG = frozenset(
+    {"street", "st", "avenue", "ave", "av", "road", "rd", "boulevard", "blvd", "lane", "ln",
+     "drive", "dr", "parkway", "pkwy", "highway", "hwy", "strasse", "straße"}
+)  # fmt: skip
+_STREET_SUFFIX_WEAK: frozenset[str] = frozenset(
+    {"court", "ct", "place", "pl", "way", "terrace", "ter", "close", "crescent", "cres",
+     "circle", "cir", "square", "sq", "trail", "trl", "row", "alley", "loop", "grove", "gardens",
+     "gdns", "mews", "walk", "hill", "heights", "view", "ridge", "park", "plaza", "pike", "path",
+     "point", "commons", "green", "rise", "vale", "wharf", "quay", "crossing", "estates"}
+)  # fmt: skip
+_STREET_SUFFIXES = _STREET_SUFFIX_STRONG | _STREET_SUFFIX_WEAK
+# House number and 1-4 street-name words, ending right before a street suffix.
+_STREET_PREFIX_RE = re.compile(r"\d{1,6}[A-Za-z]?(?:[-/]\d{1,4})?,?\s+((?:[A-Za-zÀ-ÿ0-9.'’-]+\s+){1,4})$")
+_US_STATES = frozenset(
+    [
+        "AL",
+        "AK",
+        "AZ",
+        "AR",
+        "CA",
+        "CO",
+        "CT",
+        "DE",
+        "FL",
+        "GA",
+        "HI",
+        "ID",
+        "IL",
+        "IN",
+        "IA",
+        "KS",
+        "KY",
+        "LA",
+        "ME",
+        "MD",
+        "MA",
+        "MI",
+        "MN",
+        "MS",
+        "MO",
+        "MT",
+        "NE",
+        "NV",
+        "NH",
+        "NJ",
+        "NM",
+        "NY",
+        "NC",
+        "ND",
+        "OH",
+        "OK",
+        "OR",
+        "PA",
+        "RI",
+        "SC",
+        "SD",
+        "TN",
+        "TX",
+        "UT",
+        "VT",
+        "VA",
+        "WA",
+        "WV",
+        "WI",
+        "WY",
+        "DC",
+    ]
+)
+_PO_BOX_RE = re.compile(r"\bp\.?\s?o\.?\s?box\s+\d{1,7}\b", re.IGNORECASE)
+_GPS_RE = re.compile(r"[-+]?\d{1,2}\.\d{3,}\s*°?\s*[NSns]?\s*,\s*[-+]?\d{1,3}\.\d{3,}\s*°?\s*[EWew]?")
+_GPS_GATE_RE = re.compile(r"\.\d{3}")
+_GPS_DMS_RE = re.compile(r"\d{1,2}°\s?\d{1,2}['′]\s?\d{1,2}(?:\.\d+)?[\"″]?\s?[NS]")
+_MONEY_RE = re.compile(r"[$€£¥₹₩₽]\s?\d[\d,.']*(?:\s?(?:k|K|m|M|mm|bn|million|thousand|grand|lakh|crore)\b)?")
+_CURRENCY_WORDS = frozenset(
+    {"dollars", "dollar", "bucks", "usd", "eur", "euro", "euros", "pounds", "quid", "gbp",
+     "rupees", "inr", "cad", "aud", "chf", "yen", "pesos", "francs", "sek", "nok", "dkk",
+     "zloty", "pln", "rand", "grand", "k", "million", "thousand", "lakh", "crore"}
+)  # fmt: skip
+_MONEY_SUFFIX_RE = re.compile(
+    r"\d[\d,.']*\s?(?:(?:k|mm|million|thousand|grand|lakh|crore)\s?)?(?:dollars?|bucks|usd|eur|"
+    r"euros?|pounds|quid|gbp|rupees|inr|cad|aud|chf|yen|pesos|francs|sek|nok|dkk|zloty|pln|"
+    r"rand|grand)\b",
+    re.IGNORECASE,
+)
+_MONEY_K_RE = re.compile(
+    r"\d{1,3}(?:[.,]\d)?\s?[kK]\b(?!\s*(?:m\b|km|g\b|b\b|steps|miles|words|tokens|views|"
+    r"followers|ram|run|race|subscribers|lines|rows|records|users|people|resolution|context))"
+)
+_DOSAGE_RE = re.compile(
+    r"\d{1,4}(?:\.\d{1,2})?\s?(?:mg|mcg|µg|ug|ml|iu|units|milligrams|micrograms)\b",
+    re.IGNORECASE,
+)
+_DIGIT_RE = re.compile(r"\d")
+_SENTENCE_END_RE = re.compile(r"[.!?;]\s|\n")
+_PLACEHOLDER_VALUE_RE = re.compile(
+    r"(?:your|my|<|\[|\{|\$|%|x{3,}|\*{3,}|\.{3}|changeme|example|sample|dummy|test|fake|"
+    r"redacted|placeholder|todo|none|null|undefined|secret|password|token|api|key|env|"
+    r"abc|123)",
+    re.IGNORECASE,
+)
+_ENV_REFERENCE_MARKERS = (
+    "os.environ", "getenv", "process.env", "${", "{{", "<your", "your_", "YOUR_", "xxxx",
+    "XXXX", "****", "<api", "<token", "<password",
+)  # fmt: skip
+_CODE_MARKERS = (
+    "```", "def ", "import ", "=>", "();", "};", "</", "#include", "console.log", "print(",
+    "return ", "function", "self.", "const ",
+)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+
+def _anchored(regex: re.Pattern[str], text: str, starts: list[int]) -> Iterator[re.Match[str]]:
+    """Yield non-overlapping matches of `regex` that begin at one of `starts`.
+
+    Numbers start at number tokens, so trying a numeric regex only there
+    finds what `finditer` would, without walking every character.
+    """
+    last_end = -1
+    for start in starts:
+        if start < last_end:
+            continue
+        m = regex.match(text, start)
+        if m:
+            last_end = m.end()
+            yield m
+
+
+def _overlaps(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+    return any(s < end and start < e for s, e in spans)
+
+
+def _window(text: str, start: int, end: int, width: int = 40) -> str:
+    return text[max(0, start - width) : end + width].lower()
+
+
+def _digits(value: str) -> str:
+    return "".join(c for c in value if c.isdigit())
+
+
+def _boundary_before(text: str, start: int, banned: str = "") -> bool:
+    """Return True when `start` does not continue a word (or a banned char)."""
+    if start == 0:
+        return True
+    prev = text[start - 1]
+    return not (prev.isalnum() or prev == "_" or prev in banned)
+
+
+def _looks_placeholder(value: str) -> bool:
+    return bool(_PLACEHOLDER_VALUE_RE.match(value))
+
+
+def _complex_secret(value: str) -> bool:
+    """Return True for a token mixing letters with digits or symbols (a password shape)."""
+    stripped = value.strip(".,;:!?)]}\"'")
+    if len(stripped) < 6 or stripped.lower() in _COMMON or "/" in stripped or "@" in stripped:
+        return False
+    has_alpha = any(c.isalpha() for c in stripped)
+    has_digit = any(c.isdigit() for c in stripped)
+    has_symbol = any(not c.isalnum() for c in stripped)
+    has_mixed = any(c.isupper() for c in stripped[1:]) and any(c.islower() for c in stripped)
+    return has_alpha and (has_digit or has_symbol or has_mixed) and _secret_value_ok(stripped)
+
+
+def _secret_value_ok(value: str) -> bool:
+    """Return True when the value after 'password is' looks like a real secret."""
+    stripped = value.strip(".,;:!?)]}\"'")
+    low = stripped.lower()
+    if len(stripped) < 3 or low in _COMMON or low in lexicon.PLACEHOLDER_SECRETS:
+        return False
+    if "example" in low or "xxxx" in low or "****" in low or "your" in low:
+        return False
+    if len(set(low)) == 1 or _looks_placeholder(stripped) and not any(c.isdigit() for c in stripped[3:]):
+        return False
+    return not any(marker in stripped for marker in _ENV_REFERENCE_MARKERS)
+
+
+def _year_of(date_text: str) -> int | None:
+    years = _YEAR_RE.findall(date_text)
+    if years:
+        return int(years[-1])
+    tail = date_text[-2:]
+    if tail.isdigit():
+        value = int(tail)
+        return 2000 + value if value <= 25 else 1900 + value
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Full-text recognisers
+
+
+def _scan_email(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
+    at = text.find("@")
+    while at >= 0:
+        # Local parts hold no whitespace: start the match at the word before '@'.
+        begin = max(text.rfind(" ", 0, at), text.rfind("\n", 0, at), text.rfind("\t", 0, at))
+        begin = max(begin + 1, at - 64)
+        while begin < at and not text[begin].isalnum():
+            begin += 1
+        m = _EMAIL_RE.match(text, begin, at + 256)
+        at = text.find("@", at + 1)
+        if m is None:
+            continue
+        start, end = m.span()
+        if not _boundary_before(text, start, ".+-") or _overlaps(taken, start, end):
+            continue
+        value = m.group().lower()
+        local, _, domain = value.partition("@")
+        taken.append((start, end))
+        if domain in lexicon.PLACEHOLDER_EMAIL_DOMAINS or domain.endswith(
+            (".example", ".test", ".invalid", ".local", ".localhost")
+        ):
+            scan.signals["email_placeholder"] += 1
+        elif local.split("+")[0] in lexicon.ROLE_EMAIL_LOCALPARTS:
+            scan.signals["email_role"] += 1
+        elif local in ("user", "username", "name", "firstname.lastname", "john.doe", "jane.doe"):
+            scan.signals["email_placeholder"] += 1
+        else:
+            scan.add("email", start, end, "email", True)
+        pair = _LOGIN_PAIR_RE.match(text, end)
+        if pair and _complex_secret(pair.group(1)) and not _overlaps(taken, *pair.span(1)):
+            scan.add("credential", pair.start(1), pair.end(1), "login_pair", True)
+            taken.append(pair.span(1))
+
+
+def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits: int) -> None:
+    """Cards, SSNs and phones, in that order so the longest validated reading wins."""
+    signals = scan.signals
+    if n_digits >= 12:
+        for m in _anchored(_CARD_RE, text, scan.number_starts):
+            start, end = m.span()
+            if not _boundary_before(text, start, ".,-") or _overlaps(taken, start, end):
+                continue
+            raw = m.group()
+            digits = _digits(raw)
+            if not 12 <= len(digits) <= 19:
+                continue
+            card_context = bool(_CONTEXT_CARD_RE.search(_window(text, start, end)))
+            if len(digits) == 12 and not card_context:
+                continue
+            taken.append((start, end))
+            if len(set(digits)) == 1:
+                signals["card_invalid"] += 1
+                continue
+            if not luhn_valid(digits):
+                # Count a failed check only for numbers that look like cards.
+                if len(digits) in (15, 16) and (
+                    " " in raw or "-" in raw or _CONTEXT_CARD_RE.search(_window(text, start, end))
+                ):
+                    signals["card_invalid"] += 1
+                continue
+            if digits in TEST_CARD_NUMBERS:
+                signals["card_test"] += 1
+                continue
+            if card_network(digits) is None and not card_context:
+                if len(digits) == 15:
+                    # A 15-digit Luhn-valid number that is no card is IMEI-shaped.
+                    scan.add("device_id", start, end, "imei_like", False)
+                else:
+                    signals["luhn_number"] += 1
+                continue
+            scan.add("payment_card", start, end, "card", True)
+            if card_context:
+                signals["card_ctx"] += 1
+
+    if n_digits >= 9 and ("-" in text or scan.signals.get("ssn_label")):
+        for m in _anchored(_SSN_RE, text, scan.number_starts):
+            start, end = m.span()
+            if not _boundary_before(text, start, "-") or _overlaps(taken, start, end):
+                continue
+            raw = m.group()
+            sep = m.group(1)
+            has_context = bool(_CONTEXT_SSN_RE.search(_window(text, start, end, 50)))
+            if sep != "-" and not has_context:
+                continue
+            digits = _digits(raw)
+            taken.append((start, end))
+            if not ssn_valid(digits[:3], digits[3:5], digits[5:]):
+                signals["ssn_invalid"] += 1
+            elif digits in EXAMPLE_SSNS:
+                signals["ssn_example"] += 1
+            else:
+                scan.add("government_id", start, end, "ssn", True)
+                if has_context:
+                    signals["ssn_ctx"] += 1
+
+    if n_digits < 7:
+        return
+    for m in _anchored(_PHONE_RE, text, scan.number_starts):
+        start, end = m.span()
+        if not _boundary_before(text, start, "+/.-") or _overlaps(taken, start, end):
+            continue
+        raw = m.group()
+        digits = _digits(raw)
+        n = len(digits)
+        if _DATE_SHAPE_RE.fullmatch(raw) or len(set(digits)) == 1:
+            continue
+        has_context = bool(_CONTEXT_PHONE_RE.search(_window(text, start, end, 30)))
+        kind = "phone"
+        if raw[0] == "+":
+            if not 8 <= n <= 15:
+                continue
+            kind = "phone_intl"
+        elif raw[0] == "0":
+            if not (10 <= n <= 11 or (n == 9 and has_context)):
+                continue
+            if raw.isdigit() and not has_context:
+                continue
+        elif n in (10, 11):
+            if n == 11 and digits[0] != "1" and not has_context:
+                continue
+            if raw.isdigit() and not has_context:
+                continue
+            national = digits[-10:]
+            area, exchange, line = national[:3], national[3:6], national[6:]
+            if area in ("800", "888", "877", "866", "855", "844", "833"):
+                signals["phone_tollfree"] += 1
+                taken.append((start, end))
+                continue
+            if exchange == "555" and "0100" <= line <= "0199":
+                signals["phone_fictional"] += 1
+                taken.append((start, end))
+                continue
+            if area[0] in "01" and not has_context:
+                continue
+        elif n == 7:
+            if not has_context:
+                continue
+            if digits[:3] == "555":
+                signals["phone_fictional"] += 1
+                continue
+            kind = "phone_local"
+        else:
+            continue
+        taken.append((start, end))
+        scan.add("phone", start, end, kind, True)
+        if has_context:
+            signals["phone_ctx"] += 1
+    # International shapes the table above does not know ("374 780 163",
+    # "(64) 3591-3246", "056 590 36 33"), only with a phone word close by.
+    for m in _anchored(_PHONE_GENERIC_RE, text, scan.number_starts):
+        start, end = m.span()
+        if not _boundary_before(text, start, "+/.-,$€£") or _overlaps(taken, start, end):
+            continue
+        raw = m.group()
+        digits = _digits(raw)
+        if not 7 <= len(digits) <= 12 or len(set(digits)) == 1 or _DATE_SHAPE_RE.fullmatch(raw):
+            continue
+        before = text[max(0, start - 40) : start].lower()
+        if not _CONTEXT_PHONE_RE.search(before) or _NOT_PHONE_CONTEXT_RE.search(before[-25:]):
+            continue
+        taken.append((start, end))
+        scan.add("phone", start, end, "phone_generic", True)
+        signals["phone_ctx"] += 1
+
+
+def _scan_iban(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
+    signals = scan.signals
+    for m in _IBAN_RE.finditer(text):
+        start = m.start()
+        if not _boundary_before(text, start):
+            continue
+        raw = m.group()
+        compact = raw.replace(" ", "")
+        expected = IBAN_LENGTHS.get(compact[:2])
+        if expected is None:
+            continue
+        if len(compact) < expected:
+            signals["iban_invalid"] += 1
+            continue
+        # A greedy match may run into a following word: cut at the country length.
+        count, end = 0, start
+        for offset, char in enumerate(raw):
+            if char != " ":
+                count += 1
+            if count == expected:
+                end = start + offset + 1
+                break
+        if end < len(text) and text[end].isalnum():
+            signals["iban_invalid"] += 1
+            continue
+        candidate = compact[:expected]
+        if not iban_valid(candidate):
+            signals["iban_invalid"] += 1
+            continue
+        taken.append((start, end))
+        if candidate in EXAMPLE_IBANS:
+            signals["iban_example"] += 1
+        else:
+            scan.add("bank_account", start, end, "iban", True)
+
+
+def _scan_keys(text: str, scan: Scan) -> None:
+    signals = scan.signals
+    if any(prefix in text for prefix in _API_KEY_PREFIXES):
+        for m in _API_KEY_RE.finditer(text):
+            if not _boundary_before(text, m.start(), "-"):
+                continue
+            value = m.group()
+            low = value.lower()
+            if "xxxx" in low or "your" in low or "example" in low or "....." in value:
+                signals["secret_placeholder"] += 1
+                continue
+            scan.add("credential", m.start(), m.end(), "api_key", True)
+            if "_test_" in value:
+                signals["api_key_test"] += 1
+    if "-----BEGIN" in text:
+        for m in _PEM_RE.finditer(text):
+            scan.add("credential", m.start(), m.end(), "private_key", True)
+    if "eyJ" in text:
+        for m in _JWT_RE.finditer(text):
+            scan.add("credential", m.start(), m.end(), "jwt", True)
+    if "://" in text:
+        for m in _URL_CRED_RE.finditer(text):
+            password = m.group(2)
+            if _secret_value_ok(password) and password[0] not in "${<%":
+                scan.add("credential", m.start(2), m.end(2), "url_credentials", True)
+            else:
+                signals["secret_placeholder"] += 1
+
+
+def _scan_high_entropy(text: str, scan: Scan) -> None:
+    if not any(len(t) >= 16 for t in scan.tokens) and "/" not in text and "+" not in text:
+        return
+    taken = scan.spans()
+    for m in _HIGH_ENTROPY_RE.finditer(text):
+        start, end = m.span()
+        if not _boundary_before(text, start, "/+=.-") or _overlaps(taken, start, end):
+            continue
+        value = m.group()
+        if _UUID_RE.fullmatch(value):
+            scan.signals["uuid"] += 1
+            continue
+        if _HEX_RE.fullmatch(value):
+            scan.signals["hex_string"] += 1
+            continue
+        has_upper = any(c.isupper() for c in value)
+        has_lower = any(c.islower() for c in value)
+        has_digit = any(c.isdigit() for c in value)
+        if not (has_upper and has_lower and has_digit) and len(value) < 32:
+            continue
+        if "/" in value and value.count("/") >= 2 and not has_digit:
+            continue  # a path
+        if shannon_entropy_bits(value) >= 3.7:
+            scan.signals["high_entropy"] += 1
+
+
+def _scan_devices(text: str, scan: Scan) -> None:
+    signals = scan.signals
+    if _MAC_GATE_RE.search(text):
+        for m in _MAC_RE.finditer(text):
+            if not _boundary_before(text, m.start(), ":-."):
+                continue
+            compact = m.group().replace(":", "").replace("-", "").replace(".", "").lower()
+            if compact in _MAC_PLACEHOLDERS or len(set(compact)) <= 2:
+                signals["mac_placeholder"] += 1
+                continue
+            scan.add("device_id", m.start(), m.end(), "mac", True)
+    if text.count(".") >= 3:
+        for m in _anchored(_IPV4_RE, text, scan.number_starts):
+            if not _boundary_before(text, m.start(), "."):
+                continue
+            octets = [int(g) for g in m.groups()]
+            if any(o > 255 for o in octets):
+                continue
+            a, b, c = octets[0], octets[1], octets[2]
+            private = (
+                a in (0, 10, 127)
+                or a >= 224
+                or (a == 172 and 16 <= b <= 31)
+                or (a == 192 and b == 168)
+                or (a == 169 and b == 254)
+                or (a == 100 and 64 <= b <= 127)
+                or (a, b, c) in ((192, 0, 2), (198, 51, 100), (203, 0, 113))
+                or (a == 198 and b in (18, 19))
+            )
+            if private:
+                signals["ipv4_private"] += 1
+            elif max(octets) < 10:
+                signals["version_like"] += 1
+            else:
+                scan.add("device_id", m.start(), m.end(), "ipv4_public", False)
+
+
+def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
+    signals = scan.signals
+    tokens = scan.tokens
+    for landmark in lexicon.LANDMARK_ADDRESSES:
+        if landmark in lowered:
+            signals["address_landmark"] += 1
+    suffixes = _STREET_SUFFIXES.intersection(tokens)
+    for i, tok in enumerate(tokens if suffixes else ()):
+        if tok not in suffixes or i == 0:
+            continue
+        suffix_start = scan.token_starts[i]
+        m = _STREET_PREFIX_RE.search(text, max(0, suffix_start - 80), suffix_start)
+        if not m or not _boundary_before(text, m.start(), ".,/$€£-"):
+            # "on Pine Road", "the Shell station on Oak Street": a named street, no number.
+            prev_start = scan.token_starts[i - 1]
+            if (
+                text[prev_start : prev_start + 1].isupper()
+                and tokens[i - 1] not in _STREET_STOP
+                and text[suffix_start : suffix_start + 1].isupper()
+            ):
+                scan.add("location", prev_start, scan.token_end(i), "street_name", False)
+            continue
+        words = m.group(1).split()
+        strong_suffix = tok in _STREET_SUFFIX_STRONG
+        if any(w.lower().strip(".") in _STREET_STOP for w in words):
+            continue
+        lowercase_name = not words[0][:1].isupper() and not words[0][:1].isdigit()
+        if lowercase_name and (not strong_suffix or tok in ("st", "dr", "av")):
+            continue
+        end = scan.token_end(i)
+        if end < len(text) and text[end] == "." and tok in ("st", "ave", "rd", "blvd", "dr", "ln"):
+            end += 1
+        span_text = text[m.start() : end].lower()
+        if any(lm in span_text for lm in lexicon.LANDMARK_ADDRESSES):
+            continue
+        scan.add("address", m.start(), end, "street_address", True)
+    for i in scan.numeric_tokens:
+        # "Hauptstraße 12", "Keizersgracht 123": the suffix word precedes the number.
+        if i == 0:
+            continue
+        prev = tokens[i - 1]
+        if len(prev) > 4 and prev.endswith(_EU_STREET_SUFFIXES):
+            start = scan.token_starts[i - 1]
+            if text[start : start + 1].isupper() and _EU_NUMBER_RE.match(text, scan.token_end(i - 1)):
+                scan.add("address", start, scan.token_end(i), "street_address", True)
+    streets = [(e.start, e.end) for e in scan.evidence if e.category == "address"]
+    n = len(tokens)
+    for i in scan.numeric_tokens:
+        tok = tokens[i]
+        start = scan.token_starts[i]
+        end = start + len(tok)
+        if _overlaps(streets, start, end):
+            continue
+        if tok.isdigit() and len(tok) in (4, 5):
+            prev_start = scan.token_starts[i - 1] if i else -1
+            prev = text[prev_start : prev_start + 2] if i else ""
+            if len(tok) == 5 and i and len(tokens[i - 1]) == 2 and prev in _US_STATES:
+                scan.add("address", prev_start, end, "postcode", False)
+                continue
+            before = text[max(0, start - 3) : start].strip(" \t")
+            if (before in ("", ",") or before.endswith((",", "\n"))) and i + 1 < n:
+                nxt_start = scan.token_starts[i + 1]
+                if text[nxt_start : nxt_start + 1].isupper() and tokens[i + 1].isalpha():
+                    scan.add("address", start, scan.token_end(i + 1), "postcode", False)
+        elif len(tok) == 3 and i and text[start:end].isupper():
+            # UK inward code "1AA" after an outward code "SW1A"; Canadian "K1A 0B1".
+            outward = text[scan.token_starts[i - 1] : scan.token_end(i - 1)]
+            if (
+                (
+                    tok[1:].isalpha()
+                    and 2 <= len(outward) <= 4
+                    and outward.isupper()
+                    and (outward[0].isalpha() and any(c.isdigit() for c in outward))
+                )
+                or tok[1].isalpha()
+                and tok[2].isdigit()
+                and len(outward) == 3
+                and outward.isupper()
+            ):
+                scan.add("address", scan.token_starts[i - 1], end, "postcode", False)
+        elif len(tok) == 10 and tok[5] == "-" and i:
+            prev_start = scan.token_starts[i - 1]
+            if text[prev_start : prev_start + 2] in _US_STATES and len(tokens[i - 1]) == 2:
+                scan.add("address", prev_start, end, "postcode", False)
+    streets = [(e.start, e.end) for e in scan.evidence if e.category == "address"]
+    for start, end in scan._pending_address:
+        if _overlaps(streets, start, end):
+            continue
+        chunk = text[start:end].lower()
+        if any(lm in chunk for lm in lexicon.LANDMARK_ADDRESSES):
+            continue
+        scan.add("address", start, end, "street_after_cue", True)
+        streets.append((start, end))
+    if "box" in lowered:
+        for m in _PO_BOX_RE.finditer(text):
+            scan.add("address", m.start(), m.end(), "po_box", True)
+    if "," in text and _GPS_GATE_RE.search(text):
+        for m in _anchored(_GPS_RE, text, scan.number_starts):
+            if _boundary_before(text, m.start(), ".-+"):
+                scan.add("location", m.start(), m.end(), "gps", True)
+    if "°" in text:
+        for m in _GPS_DMS_RE.finditer(text):
+            scan.add("location", m.start(), m.end(), "gps", True)
+
+
+def _scan_money(text: str, scan: Scan) -> list[tuple[int, int]]:
+    found: list[tuple[int, int]] = []
+    for m in _MONEY_RE.finditer(text):
+        found.append(m.span())
+    tokens = scan.tokens
+    if not _CURRENCY_WORDS.isdisjoint(tokens):
+        for m in _anchored(_MONEY_SUFFIX_RE, text, scan.number_starts):
+            if _boundary_before(text, m.start(), ".,$€£"):
+                found.append(m.span())
+    if "k" in tokens or any(tokens[i][-1] == "k" for i in scan.numeric_tokens):
+        for m in _anchored(_MONEY_K_RE, text, scan.number_starts):
+            if _boundary_before(text, m.start(), ".,$€£") and not _overlaps(found, *m.span()):
+                found.append(m.span())
+    scan.signals["money"] += len(found)
+    return found
+
+
+# ---------------------------------------------------------------------------
+# Label-driven recognisers
+
+
+def _scan_labels(text: str, scan: Scan, hits: list[tuple[int, int, str]], taken: list) -> None:
+    """Read the value after every label phrase found in the token stream."""
+    signals = scan.signals
+    tokens = scan.tokens
+    # Keep only the longest label of each kind starting at a token.
+    longest: dict[tuple[int, str], int] = {}
+    for i, size, kind in hits:
+        if kind.startswith("l:") and size > longest.get((i, kind), 0):
+            longest[(i, kind)] = size
+
+    for (i, kind), size in sorted(longest.items()):
+        last = i + size - 1
+        pos = scan.token_end(last)
+        start = scan.token_starts[i]
+        if kind == "l:password":
+            m = _PASSWORD_VALUE_RE.match(text, pos)
+            ok = False
+            if m and not _overlaps(taken, *m.span(1)):
+                value = m.group(1)
+                ok = _secret_value_ok(value)
+                if ok and value.isalpha() and value.islower():
+                    # "password is usually printed on ...": a plain word followed by prose.
+                    after = _PROSE_AFTER_RE.match(text, m.end(1))
+                    if after and after.group(1) not in _JOINERS:
+                        ok = False
+            if not ok:
+                m = _PASSWORD_BARE_RE.match(text, pos)
+                ok = bool(m and _complex_secret(m.group(1)) and not _overlaps(taken, *m.span(1)))
+            if ok and m:
+                scan.add("credential", m.start(1), m.end(1), "password", True)
+                taken.append(m.span(1))
+            else:
+                signals["secret_placeholder"] += 1
+        elif kind == "l:login":
+            m = _LOGIN_VALUE_RE.match(text, pos)
+            if m and _complex_secret(m.group(2)) and not _overlaps(taken, *m.span(2)):
+                scan.add("credential", m.start(2), m.end(2), "login_pair", True)
+                taken.append(m.span(2))
+        elif kind == "l:med_context":
+            m = _MED_VALUE_RE.match(text, pos)
+            if m and m.group(1).lower() not in _COMMON:
+                scan._pending_topic.append((i, start, m.end(1), "med_context"))
+        elif kind == "l:name_verb":
+            m = _NAME_AFTER_RE.match(text, pos)
+            if m and len(m.group(1).split()) >= 2 and _name_ok(m.group(1)):
+                scan._pending_names.append((m.start(1), m.end(1), "name_after_verb"))
+        elif kind == "l:employer_cue":
+            signals["employer_cue"] += 1
+        elif kind == "l:pin":
+            m = _PIN_VALUE_RE.match(text, pos)
+            if m and not _overlaps(taken, *m.span(1)):
+                value = m.group(1)
+                if value in ("0000", "1234", "12345", "123456") and _example_nearby(text, pos):
+                    signals["secret_placeholder"] += 1
+                else:
+                    scan.add("credential", m.start(1), m.end(1), "pin", True)
+                    taken.append(m.span(1))
+        elif kind == "l:otp":
+            m = _OTP_VALUE_RE.match(text, pos)
+            if not m or _overlaps(taken, *m.span(1)):
+                continue
+            if tokens[i] in ("code", "codes") and size == 1:
+                before = tokens[i - 1] if i > 0 else ""
+                if before in _OTP_NOT_BEFORE:
+                    continue
+                if not _OTP_TRIGGER_RE.search(_window(text, start, m.end(1), 60)):
+                    continue
+            scan.add("credential", m.start(1), m.end(1), "otp", True)
+            taken.append(m.span(1))
+        elif kind == "l:secret":
+            regex = _BEARER_VALUE_RE if tokens[last] == "bearer" else _SECRET_VALUE_RE
+            m = regex.match(text, pos)
+            if not m or _overlaps(taken, *m.span(1)):
+                continue
+            value = m.group(1)
+            if not _secret_value_ok(value) or value.lower().startswith(("os.", "process.", "env")):
+                signals["secret_placeholder"] += 1
+            elif shannon_entropy_bits(value) < 3.0 and not any(c.isdigit() for c in value):
+                signals["secret_lowentropy"] += 1
+            else:
+                scan.add("credential", m.start(1), m.end(1), "secret_assignment", True)
+                taken.append(m.span(1))
+        elif kind == "l:imei":
+            m = _IMEI_VALUE_RE.match(text, pos)
+            if m and not _overlaps(taken, *m.span(1)):
+                digits = _digits(m.group(1))[:15]
+                taken.append(m.span(1))
+                if len(digits) == 15 and luhn_valid(digits):
+                    scan.add("device_id", m.start(1), m.end(1), "imei", True)
+                else:
+                    signals["imei_invalid"] += 1
+        elif kind == "l:serial":
+            m = _SERIAL_VALUE_RE.match(text, pos)
+            if not m or _overlaps(taken, *m.span(1)):
+                continue
+            value = m.group(1)
+            if not any(c.isdigit() for c in value):
+                continue
+            if (
+                value.lower() in _COMMON
+                or _looks_placeholder(value)
+                or (len(set(_digits(value))) <= 1 and len(value) < 8)
+            ):
+                signals["serial_placeholder"] += 1
+                continue
+            scan.add("device_id", m.start(1), m.end(1), "serial", True)
+            taken.append(m.span(1))
+        elif kind.startswith("l:gov"):
+            _read_government_id(text, scan, kind, pos, taken)
+        elif kind == "l:ssn_ctx":
+            signals["ssn_label"] += 1
+        elif kind == "l:routing":
+            m = _ROUTING_VALUE_RE.match(text, pos)
+            if m and not _overlaps(taken, *m.span(1)):
+                if aba_routing_valid(m.group(1)):
+                    scan.add("bank_account", m.start(1), m.end(1), "routing", True)
+                    taken.append(m.span(1))
+                else:
+                    signals["routing_invalid"] += 1
+        elif kind == "l:account":
+            m = _ACCOUNT_VALUE_RE.match(text, pos)
+            if m and not _overlaps(taken, *m.span(1)):
+                digits = _digits(m.group(1))
+                if 6 <= len(digits) <= 17 and len(set(digits)) > 1:
+                    scan.add("bank_account", m.start(1), m.end(1), "account_number", True)
+                    taken.append(m.span(1))
+        elif kind == "l:sort_code":
+            m = _SORT_CODE_VALUE_RE.match(text, pos)
+            if m and not _overlaps(taken, *m.span(1)):
+                scan.add("bank_account", m.start(1), m.end(1), "sort_code", True)
+                taken.append(m.span(1))
+        elif kind == "l:swift":
+            m = _SWIFT_VALUE_RE.match(text, pos)
+            if m:
+                scan.add("bank_account", m.start(1), m.end(1), "swift", False)
+        elif kind == "l:dob":
+            m = _DOB_VALUE_RE.match(text, pos)
+            if m:
+                year = _year_of(m.group(1))
+                if year is not None and year < 1925:
+                    signals["dob_historic"] += 1
+                elif not _overlaps(taken, *m.span(1)):
+                    scan.add("date_of_birth", m.start(1), m.end(1), "dob", True)
+                    taken.append(m.span(1))
+        elif kind == "l:birth_year":
+            m = _BIRTH_YEAR_VALUE_RE.match(text, pos)
+            if m and not _overlaps(taken, *m.span(1)):
+                if int(m.group(1)) < 1925:
+                    signals["dob_historic"] += 1
+                else:
+                    scan.add("date_of_birth", m.start(1), m.end(1), "birth_year", False)
+        elif kind == "l:cvv":
+            m = _CVV_VALUE_RE.match(text, pos)
+            if m and not _overlaps(taken, *m.span(1)):
+                scan.add("payment_card", m.start(1), m.end(1), "cvv", True)
+                taken.append(m.span(1))
+        elif kind == "l:expiry":
+            m = _EXPIRY_VALUE_RE.match(text, pos)
+            if m and not _overlaps(taken, *m.span(1)):
+                scan.add("payment_card", m.start(1), m.end(), "card_expiry", False)
+        elif kind == "l:last4":
+            m = _LAST4_VALUE_RE.match(text, pos)
+            if m and re.search(
+                r"card|account|acct|visa|master|amex|debit|credit|ending", _window(text, start, pos, 30)
+            ):
+                scan.add("payment_card", m.start(1), m.end(1), "card_last4", False)
+        elif kind == "l:credit_score":
+            m = _CREDIT_SCORE_VALUE_RE.match(text, pos)
+            if m:
+                signals["credit_score_number"] += 1
+                scan._pending_topic.append((i, m.start(1), m.end(1), "credit_score_value"))
+        elif kind == "l:health_value":
+            m = _HEALTH_VALUE_VALUE_RE.match(text, pos)
+            if m and not _overlaps(taken, *m.span(1)):
+                signals["health_value_generic"] += 1
+                scan._pending_topic.append((i, start, m.end(1), "health_value"))
+        elif kind == "l:currency":
+            m = _CURRENCY_VALUE_RE.match(text, pos)
+            if m:
+                signals["money"] += 1
+                scan._pending_money.append((start, m.end()))
+        elif kind == "l:name_intro":
+            _read_name(text, scan, i, pos, "name_intro", allow_lower=tokens[i] in ("my", "call"))
+        elif kind == "l:name_field":
+            m = _NAME_FIELD_VALUE_RE.match(text, pos)
+            if m and _name_ok(m.group(1), lower_ok=True):
+                scan._pending_names.append((m.start(1), m.end(1), "name_field"))
+        elif kind == "l:title":
+            if text[start : start + 1].isupper():
+                m = _TITLE_VALUE_RE.match(text, pos)
+                if m and _name_ok(m.group(1)):
+                    scan._pending_names.append((m.start(1), m.end(1), "name_title"))
+        elif kind == "l:greeting":
+            line_start = text.rfind("\n", 0, start) + 1
+            if text[line_start:start].strip() == "":
+                m = _NAME_AFTER_RE.match(text, pos)
+                if m and _name_ok(m.group(1)):
+                    scan._pending_names.append((m.start(1), m.end(1), "name_greeting"))
+        elif kind == "l:signoff":
+            m = _SIGNOFF_VALUE_RE.match(text, pos)
+            if m and _name_ok(m.group(1)):
+                scan._pending_names.append((m.start(1), m.end(1), "name_signoff"))
+        elif kind == "l:address_cue":
+            signals["address_cue"] += 1
+            m = _ADDRESS_AFTER_CUE_RE.match(text, pos)
+            if m and not _overlaps(taken, *m.span(1)):
+                start1, end1 = m.span(1)
+                # Trim trailing prose ("12 Elm Way please").
+                words = m.group(1).split()
+                while len(words) > 2 and words[-1].islower() and not words[-1][:1].isdigit():
+                    end1 = text.rindex(words[-1], start1, end1)
+                    end1 = len(text[:end1].rstrip())
+                    words.pop()
+                if not any(w.lower().strip(".,") in _STREET_STOP for w in words[:-1]):
+                    scan._pending_address.append((start1, end1))
+        elif kind == "l:age":
+            m = _AGE_VALUE_RE.match(text, pos)
+            if m and 1 <= int(m.group(1)) <= 110:
+                signals["age"] += 1
+        elif kind == "l:unit":
+            m = _UNIT_VALUE_RE.match(text, pos)
+            if m:
+                signals["unit"] += 1
+        elif kind == "l:romance_street":
+            m = _ROMANCE_VALUE_RE.match(text, start)
+            if m and (m.group(1) or (i > 0 and tokens[i - 1].isdigit())):
+                begin = scan.token_starts[i - 1] if not m.group(1) else start
+                end = begin + len(text[begin : m.end()].rstrip(" ,"))
+                scan.add("address", begin, end, "street_address", True)
+
+
+def _example_nearby(text: str, position: int) -> bool:
+    window = text[max(0, position - 80) : position + 80].lower()
+    return any(cue in window for cue in ("example", "e.g", "default", "sample", "dummy", "test"))
+
+
+def _read_government_id(text: str, scan: Scan, kind: str, pos: int, taken: list[tuple[int, int]]) -> None:
+    signals = scan.signals
+    m = _GOV_VALUE_RE.match(text, pos)
+    if not m:
+        return
+    start, end = m.span(1)
+    value = m.group(1)
+    digits = _digits(value)
+    if len(digits) < 3 or value.lower() in _COMMON:
+        return
+    if _overlaps(taken, start, end):
+        # An SSN or card already claimed the digits; the label confirms it.
+        signals["gov_label_on_number"] += 1
+        return
+    if _looks_placeholder(value) or len(set(digits)) == 1:
+        signals["gov_id_placeholder"] += 1
+        return
+    if kind == "l:gov_nhs" and not nhs_number_valid(digits):
+        signals["gov_id_invalid"] += 1
+        return
+    if kind == "l:gov_aadhaar" and (len(digits) != 12 or not verhoeff_valid(digits)):
+        signals["gov_id_invalid"] += 1
+        return
+    if kind == "l:gov_sin" and (len(digits) != 9 or not luhn_valid(digits)):
+        signals["gov_id_invalid"] += 1
+        return
+    taken.append((start, end))
+    scan.add("government_id", start, end, "gov_id", True)
+
+
+def _name_ok(candidate: str, lower_ok: bool = False) -> bool:
+    words = candidate.split()
+    if not words:
+        return False
+    first = words[0].lower().strip(".,").replace("’", "'")
+    if first in _NAME_STOP or first in _RELATIONS or first in _FIRST_PERSON or len(first) < 2:
+        return False
+    if candidate[:1].islower():
+        return lower_ok and first in _FIRST_NAMES
+    return True
+
+
+def _read_name(text: str, scan: Scan, i: int, pos: int, kind: str, allow_lower: bool) -> None:
+    m = _NAME_AFTER_RE.match(text, pos)
+    if m and _name_ok(m.group(1)):
+        scan._pending_names.append((m.start(1), m.end(1), kind))
+        return
+    if allow_lower:
+        m = _NAME_AFTER_LOWER_RE.match(text, pos)
+        if m and _name_ok(m.group(1), lower_ok=True):
+            scan._pending_names.append((m.start(1), m.end(1), kind))
+
+
+def _scan_names(text: str, scan: Scan, hits: list[tuple[int, int, str]]) -> None:
+    signals = scan.signals
+    tokens = scan.tokens
+    found = scan._pending_names
+    public_spans: list[tuple[int, int]] = []
+    for i, size, kind in hits:
+        if kind == "public_figure":
+            public_spans.append((scan.token_starts[i], scan.token_end(i + size - 1)))
+            signals["public_figure"] += 1
+    # "my wife Anna", "her boss, Tom Reed"
+    for i in range(1, len(tokens)):
+        if tokens[i] in _RELATIONS and tokens[i - 1] in _POSSESSIVES:
+            m = _RELATION_VALUE_RE.match(text, scan.token_end(i))
+            if m and _name_ok(m.group(1)):
+                found.append((m.start(1), m.end(1), "name_relation"))
+    # A known first name followed by a capitalised word that is not prose.
+    candidates = _FIRST_NAMES.intersection(tokens)
+    if candidates:
+        starts = scan.token_starts
+        for i in range(len(tokens) - 1):
+            if tokens[i] not in candidates:
+                continue
+            s0 = starts[i]
+            if not text[s0 : s0 + 1].isupper():
+                continue
+            s1 = starts[i + 1]
+            nxt = text[s1 : s1 + len(tokens[i + 1])]
+            if (
+                nxt[:1].isupper()
+                and tokens[i + 1] not in _NAME_STOP
+                and len(nxt) > 1
+                and s1 - (s0 + len(tokens[i])) == 1
+            ):
+                found.append((s0, s1 + len(nxt), "name_pair"))
+    seen: list[tuple[int, int]] = []
+    for start, end, kind in found:
+        if _overlaps(public_spans, start, end) or _overlaps(seen, start, end):
+            continue
+        seen.append((start, end))
+        scan.add("person_name", start, end, kind, False)
+        if len(text[start:end].split()) >= 2:
+            signals["full_name"] += 1
+
+
+def _anchor_positions(tokens: list[str]) -> tuple[list[int], list[int]]:
+    first_person = [i for i, tok in enumerate(tokens) if tok in _FIRST_PERSON]
+    relation = [
+        i
+        for i, tok in enumerate(tokens)
+        if tok in _RELATIONS
+        and i > 0
+        and (tokens[i - 1] in _POSSESSIVES or (i > 1 and tokens[i - 2] in _POSSESSIVES))
+    ]
+    return first_person, relation
+
+
+def _near(positions: list[int], index: int, window: int) -> bool:
+    k = bisect_left(positions, index - window)
+    return k < len(positions) and positions[k] <= index + window
+
+
+_LOCATION_VERBS = frozenset(
+    {"live", "living", "lives", "reside", "residing", "staying", "stay", "located", "based",
+     "moved", "parked", "sleeping", "hiding", "stuck", "waiting"}
+)  # fmt: skip
+_LOCATION_ADVERBS = frozenset({"right", "just", "directly", "literally", "very", "now", "currently"})
+_LOCATION_PREPS = frozenset(
+    {"at", "on", "near", "next", "by", "across", "off", "behind", "opposite", "above",
+     "around", "outside", "inside", "beside"}
+)  # fmt: skip
+
+
+def _scan_topics(
+    text: str, scan: Scan, hits: list[tuple[int, int, str]], money: list[tuple[int, int]]
+) -> None:
+    """Health, money and location facts: a topic term tied to a person nearby."""
+    signals = scan.signals
+    tokens = scan.tokens
+    first_person, relation = _anchor_positions(tokens)
+    signals["first_person"] = len(first_person)
+    signals["relation"] = len(relation)
+    name_tokens: list[int] = []
+    if any(e.category == "person_name" for e in scan.evidence):
+        starts = scan.token_starts
+        name_tokens = [bisect_left(starts, e.start) for e in scan.evidence if e.category == "person_name"]
+    anchors = sorted(first_person + relation + name_tokens)
+    # A fact is tied to a person only within one sentence: "I'm on my phone.
+    # A 30-year mortgage of $300,000 ..." discloses nothing about the writer.
+    boundaries = [m.end() for m in _SENTENCE_END_RE.finditer(text)] if anchors else []
+
+    def anchored(index: int) -> bool:
+        if not anchors:
+            return False
+        starts = scan.token_starts
+        sentence = bisect_right(boundaries, starts[index]) if boundaries else 0
+        k = bisect_left(anchors, index - _ANCHOR_WINDOW_TOKENS)
+        while k < len(anchors) and anchors[k] <= index + _ANCHOR_WINDOW_TOKENS:
+            if not boundaries or bisect_right(boundaries, starts[anchors[k]]) == sentence:
+                return True
+            k += 1
+        return False
+
+    for i, size, kind in hits:
+        if kind in ("health_term", "clinical_term", "finance_term"):
+            signals[kind] += 1
+            if anchored(i):
+                category = "financial" if kind == "finance_term" else "health"
+                scan.add(category, scan.token_starts[i], scan.token_end(i + size - 1),
+                         kind + "_anchored", False)  # fmt: skip
+        elif kind == "example_cue":
+            signals["example_cue"] += 1
+        elif kind == "location_cue":
+            scan.add("location", scan.token_starts[i], scan.token_end(i + size - 1),
+                     "location_cue", False)  # fmt: skip
+        elif kind == "years_old":
+            signals["age"] += 1
+    for i, start, end, kind in scan._pending_topic:
+        if anchored(i):
+            category = "financial" if kind == "credit_score_value" else "health"
+            scan.add(category, start, end, kind, kind != "med_context")
+    # "we live next to ...", "my kids are staying at ..."
+    n = len(tokens)
+    for i in [k for k, tok in enumerate(tokens) if tok in _LOCATION_VERBS]:
+        j = i + 1
+        if j < n and tokens[j] in _LOCATION_ADVERBS:
+            j += 1
+        if j < n and tokens[j] in _LOCATION_PREPS and (_near(first_person, i, 3) or _near(relation, i, 3)):
+            scan.add("location", scan.token_starts[i], scan.token_end(j), "location_cue", False)
+    if money or scan._pending_money:
+        starts = scan.token_starts
+        for start, end in money + scan._pending_money:
+            if anchored(bisect_left(starts, start)):
+                scan.add("financial", start, end, "money_anchored", False)
+    if _DIGIT_RE.search(text) and ("mg" in text or "ml" in text or "units" in text or "mcg" in text
+                                   or "iu" in text.lower()):  # fmt: skip
+        starts = scan.token_starts
+        for m in _anchored(_DOSAGE_RE, text, scan.number_starts):
+            signals["dosage"] += 1
+            if anchored(bisect_left(starts, m.start())):
+                scan.add("health", m.start(), m.end(), "dosage_anchored", False)
+
+
+_GENERIC_OPENERS = tuple(
+    sorted((_phrase_key(p) for p in lexicon.GENERIC_QUESTION_OPENERS), key=len, reverse=True)
+)
+
+
+def _scan_context(text: str, scan: Scan) -> None:
+    """Signals about the prompt as a whole: question form, code, references."""
+    signals = scan.signals
+    head = " ".join(scan.tokens[:4])
+    if head.startswith(_GENERIC_OPENERS):
+        signals["generic_opener"] = 1
+    if text.rstrip().endswith("?"):
+        signals["question_mark_end"] = 1
+    signals["question_marks"] = text.count("?")
+    sample = text[:20_000]
+    signals["code_cue"] = sum(1 for marker in _CODE_MARKERS if marker in sample)
+    signals["env_reference"] = sum(1 for marker in _ENV_REFERENCE_MARKERS if marker in sample)
+
+
+def count_digits(text: str) -> int:
+    """Return how many ASCII digits `text` holds (ten C-speed counts, no Python loop)."""
+    return sum(text.count(digit) for digit in "0123456789")
+
+
+def scan(text: str) -> Scan:
+    """Return every piece of evidence and every signal found in `text`.
+
+    Only the first `SCAN_CAP_CHARS` characters are scanned; offsets refer to
+    the text as given. Never raises for any `str` input.
+    """
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    text = text[:SCAN_CAP_CHARS]
+    result = Scan(text=text)
+    if not text.strip():
+        return result
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        lowered = text
+        result.tokens = [t.lower().replace("’", "'") for t in _TOKEN_RE.findall(text)]
+    else:
+        result.tokens = _TOKEN_RE.findall(lowered.replace("’", "'"))
+    if "_" in text:
+        # Split snake_case and ENV_VAR names so "DB_PASSWORD" reads as a label.
+        result.tokens = [part for tok in result.tokens for part in tok.split("_") if part]
+    hits = _phrase_hits(result.tokens)
+    result.numeric_tokens = [i for i, t in enumerate(result.tokens) if t[0].isdigit()]
+    if result.numeric_tokens:
+        # Where a number may begin: each number token, and the sign or bracket before it.
+        starts = result.token_starts
+        number_starts: list[int] = []
+        for i in result.numeric_tokens:
+            s = starts[i]
+            if s and text[s - 1] in "+-(":
+                number_starts.append(s - 1)
+            number_starts.append(s)
+        result.number_starts = number_starts
+    n_digits = count_digits(text)
+
+    taken: list[tuple[int, int]] = []
+    _scan_keys(text, result)
+    taken.extend(result.spans())
+    if "@" in text:
+        _scan_email(text, result, taken)
+    if n_digits >= 8:
+        _scan_iban(text, result, taken)
+    # Labelled values first: a label says what a number is better than its shape.
+    _scan_labels(text, result, hits, taken)
+    if n_digits >= 7:
+        _scan_numbers(text, result, taken, n_digits)
+    if n_digits >= 6 and _NINO_GATE_RE.search(text):
+        for m in _NINO_RE.finditer(text):
+            start, end = m.span()
+            if (
+                _boundary_before(text, start)
+                and m.group()[:2] not in _NINO_BAD_PREFIX
+                and not _overlaps(taken, start, end)
+            ):
+                result.add("government_id", start, end, "nino", True)
+                taken.append((start, end))
+    _scan_high_entropy(text, result)
+    money: list[tuple[int, int]] = []
+    if n_digits:
+        _scan_devices(text, result)
+        money = _scan_money(text, result)
+    _scan_addresses(text, result, lowered)
+    _scan_names(text, result, hits)
+    _scan_topics(text, result, hits, money)
+    _scan_context(text, result)
+    return result

@@ -1,0 +1,497 @@
+"""Seeded generator of the labelled training corpus for the sensitivity model.
+
+The project trains on data it makes itself: `generate(n, seed)` returns
+`Example`s, about half sensitive (they disclose something about an
+identifiable person) and half not. The negatives are deliberately hard:
+general questions on the same topics, first-person prompts that disclose
+nothing, invalid or example numbers, public figures, fiction, code without
+secrets, and ordinary prompts with numbers in them.
+
+Every example records the template it came from, so the trainer can hold
+out whole templates and measure generalisation to phrasings it never saw.
+Noise (typos, casing, dropped punctuation, wrapping sentences) goes into
+the template's literal text only, never into a value.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from . import templates as T
+from .values import Values
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    text: str
+    label: int
+    categories: tuple[str, ...]
+    template: str
+    family: str
+
+
+class _Slots(dict):
+    """Lazily generated template values; related values stay consistent."""
+
+    def __init__(self, values: Values) -> None:
+        super().__init__()
+        self.v = values
+
+    def __missing__(self, key: str) -> str:
+        value = self._make(key)
+        self[key] = value
+        return value
+
+    def _make(self, key: str) -> str:
+        v, r = self.v, self.v.rng
+        if key == "name":
+            return v.full_name()
+        if key == "name2":
+            return v.full_name()
+        if key == "first":
+            return self["name"].split()[0]
+        if key in ("fname",):
+            return v.first_name()
+        if key in ("lname",):
+            return v.last_name()
+        if key == "email":
+            return v.email(self["name"])
+        if key == "username":
+            return self["name"].split()[0].lower() + v.digits(2)
+        if key == "phone":
+            return v.phone()
+        if key == "address":
+            return v.address()
+        if key == "street":
+            name = v.choice(("Oak", "Main", "Elm", "Pine", "Maple", "Cedar", "Lake", "Hill"))
+            return f"{name} {v.choice(('Street', 'Avenue', 'Road', 'Drive'))}"
+        if key == "room":
+            return str(r.randrange(2, 1800))
+        if key == "gps":
+            return v.gps()
+        if key == "dob":
+            return v.date_of_birth()
+        if key == "dob_iso":
+            return f"{r.randrange(1940, 2008)}-{r.randrange(1, 13):02d}-{r.randrange(1, 29):02d}"
+        if key == "date":
+            return v.choice(("March 3", "12 May 2024", "2025-01-15", "next Friday", "June 30th",
+                             "10/02/2024", "the 14th"))  # fmt: skip
+        if key == "age":
+            return str(r.randrange(19, 88))
+        if key == "year":
+            return str(r.randrange(2005, 2025))
+        if key == "weeks":
+            return str(r.randrange(6, 38))
+        if key == "city":
+            return v.choice(T.CITIES)
+        if key == "relation":
+            return v.choice(T.RELATIONS)
+        if key == "relation_title":
+            return v.choice(("Mother", "Father", "Wife", "Husband", "Sister", "Brother"))
+        if key == "ssn":
+            return v.ssn()
+        if key == "ssn_nodash":
+            return v.ssn(sep="")
+        if key == "passport":
+            return v.passport()
+        if key == "nationality":
+            return v.choice(T.NATIONALITIES)
+        if key == "dl":
+            return v.drivers_license()
+        if key == "state":
+            return v.choice(T.STATES)
+        if key in ("tax_label", "tax"):
+            label, value = v.tax_id()
+            self["tax_label"], self["tax"] = label, value
+            return self[key]
+        if key == "nino":
+            return v.nino()
+        if key == "sin":
+            return v.sin()
+        if key == "aadhaar":
+            return v.aadhaar()
+        if key == "nhs":
+            return v.nhs_number()
+        if key == "card":
+            return v.card_number()
+        if key == "exp":
+            return v.expiry()
+        if key == "cvv":
+            return v.cvv()
+        if key == "iban":
+            return v.iban()
+        if key == "bic":
+            return v.letters(4) + v.choice(("GB", "DE", "FR", "NL", "ES")) + v.alnum(2)
+        if key == "routing":
+            return v.routing_number()
+        if key == "account":
+            return v.account_number()
+        if key == "sort":
+            return v.sort_code()
+        if key == "bank":
+            return v.choice(T.BANKS)
+        if key in ("money", "money2"):
+            return v.money(5_000, 400_000)
+        if key in ("money_small", "money_small2"):
+            return v.money(40, 6_000)
+        if key == "score":
+            return str(r.randrange(420, 830))
+        if key in ("condition", "condition2"):
+            return v.choice(T.CONDITIONS)
+        if key == "med":
+            return v.choice(T.MEDICATIONS)
+        if key == "dose":
+            amount = v.choice((5, 10, 20, 25, 50, 100, 150, 200, 500, 1000))
+            return f"{amount}{v.choice(('mg', ' mg', 'mg', 'mcg'))}"
+        if key == "a1c":
+            return f"{r.uniform(5.4, 11.5):.1f}"
+        if key == "bp":
+            return f"{r.randrange(100, 190)}/{r.randrange(60, 115)}"
+        if key == "ldl":
+            return str(r.randrange(90, 260))
+        if key in ("password",):
+            return v.password()
+        if key in ("pin", "pin2"):
+            return v.pin()
+        if key in ("otp", "otp2", "otp3"):
+            return v.otp()
+        if key == "seed_phrase":
+            words = ("apple", "river", "stone", "giant", "echo", "velvet", "orbit", "maple",
+                     "lunar", "canvas", "tiger", "quartz", "harbor", "pixel", "ember", "solid")  # fmt: skip
+            return " ".join(v.choice(words) for _ in range(12))
+        if key == "sugar":
+            return str(r.randrange(130, 320))
+        if key == "api_key":
+            return v.api_key()
+        if key == "token":
+            return v.generic_token()
+        if key == "aws":
+            return v.alnum(16, string.ascii_uppercase + string.digits)
+        if key == "jwt":
+            return v.jwt()
+        if key == "pem":
+            return v.private_key_block()
+        if key == "pet_name":
+            return v.choice(T.PET_NAMES)
+        if key == "imei":
+            return v.imei()
+        if key == "mac":
+            return v.mac()
+        if key == "serial":
+            return v.serial()
+        if key == "ip":
+            return v.public_ip()
+        if key == "vin":
+            return v.vin()
+        if key == "android_id":
+            return v.android_id()
+        if key == "job":
+            return v.choice(T.JOBS)
+        if key == "job_title":
+            return v.choice(("Senior Analyst", "Project Manager", "Account Executive",
+                             "Head of Operations", "Nurse Practitioner", "Paralegal"))  # fmt: skip
+        if key == "employer":
+            from .values import EMPLOYERS
+
+            return v.choice(EMPLOYERS)
+        if key == "order":
+            return v.digits(r.randrange(5, 9), first_nonzero=True)
+        if key == "invalid_ssn":
+            return v.invalid_ssn()
+        if key == "invalid_card":
+            return v.invalid_card_number()
+        if key == "test_card":
+            return v.choice(("4242 4242 4242 4242", "4111 1111 1111 1111", "5555 5555 5555 4444",
+                             "4000 0566 5566 5556", "3782 822463 10005"))  # fmt: skip
+        if key == "example_iban":
+            return v.choice(("GB82 WEST 1234 5698 7654 32", "DE89 3704 0044 0532 0130 00",
+                             "NL91ABNA0417164300"))  # fmt: skip
+        if key == "invalid_iban":
+            return v.invalid_iban()
+        if key == "company":
+            from .values import COMPANY_WORDS
+
+            return v.choice(COMPANY_WORDS)
+        if key == "one_digit":
+            return str(r.randrange(1, 10))
+        if key == "two_digits":
+            return f"{r.randrange(0, 100):02d}"
+        if key == "three_digits":
+            return str(r.randrange(100, 1000))
+        if key == "four_digits":
+            return str(r.randrange(1000, 10000))
+        if key == "celebrity":
+            return v.choice(T.CELEBRITIES)
+        if key == "letter":
+            return v.choice(string.ascii_uppercase)
+        if key == "hexsha":
+            return "".join(v.choice("0123456789abcdef") for _ in range(v.choice((7, 40))))
+        if key == "uuid":
+            return str(uuid.UUID(int=r.getrandbits(128), version=4))
+        if key == "alnum10":
+            return v.alnum(10)
+        raise KeyError(key)
+
+
+# ---------------------------------------------------------------------------
+# Noise applied to literal template text
+
+
+_KEYBOARD_NEIGHBOURS = {
+    "a": "qsz", "s": "adw", "d": "sfe", "e": "wrd", "r": "etf", "t": "ryg", "o": "ipl",
+    "i": "uok", "n": "bmh", "m": "nj", "l": "kop", "c": "xvd", "u": "yij", "p": "ol",
+}  # fmt: skip
+
+
+def _typo(word: str, rng: random.Random) -> str:
+    if len(word) < 4 or not word.isalpha():
+        return word
+    i = rng.randrange(1, len(word) - 1)
+    op = rng.randrange(4)
+    if op == 0:
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    if op == 1:
+        return word[:i] + word[i + 1 :]
+    if op == 2:
+        return word[:i] + word[i] + word[i:]
+    near = _KEYBOARD_NEIGHBOURS.get(word[i].lower())
+    if not near:
+        return word[:i] + word[i + 1 :]
+    return word[:i] + rng.choice(near) + word[i + 1 :]
+
+
+class _Style:
+    """Per-example noise settings, drawn once so a message is consistently sloppy."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.typo_rate = rng.choice((0.0, 0.0, 0.0, 0.03, 0.06, 0.1))
+        self.lower = rng.random() < 0.25
+        self.upper = rng.random() < 0.02
+        self.no_apostrophe = rng.random() < 0.12
+        self.drop_final_punct = rng.random() < 0.2
+        self.rng = rng
+
+    def literal(self, text: str) -> str:
+        rng = self.rng
+        if self.typo_rate:
+            parts = text.split(" ")
+            text = " ".join(_typo(p, rng) if rng.random() < self.typo_rate else p for p in parts)
+        if self.no_apostrophe:
+            text = text.replace("'", "")
+        if self.lower:
+            text = text.lower()
+        elif self.upper:
+            text = text.upper()
+        return text
+
+
+def _render(template: str, slots: _Slots, style: _Style) -> str:
+    out: list[str] = []
+    for literal, field_name, spec, conversion in string.Formatter().parse(template):
+        if literal:
+            out.append(style.literal(literal))
+        if field_name is not None:
+            value = slots[field_name]
+            if conversion or spec:
+                value = format(value, spec or "")
+            out.append(value)
+    text = "".join(out)
+    if style.drop_final_punct and text and text[-1] in ".!?":
+        text = text[:-1]
+    return text
+
+
+def _wrap(text: str, rng: random.Random, style: _Style) -> str:
+    """Surround a message with neutral sentences, sometimes long ones."""
+    roll = rng.random()
+    if roll < 0.55:
+        return text
+    before: list[str] = []
+    after: list[str] = []
+    if roll < 0.75:
+        (before if rng.random() < 0.5 else after).append(rng.choice(T.FILLERS))
+    elif roll < 0.92:
+        before.append(rng.choice(T.FILLERS))
+        after.append(rng.choice(T.FILLERS))
+    else:
+        # Long context: the disclosure sits inside several hundred neutral characters.
+        paragraph = rng.choice(T.LONG_FILLERS)
+        if rng.random() < 0.5:
+            before.append(paragraph)
+        else:
+            after.append(paragraph)
+        if rng.random() < 0.5:
+            after.append(rng.choice(T.LONG_FILLERS))
+    sep = rng.choice((" ", " ", "\n", "\n\n"))
+    pieces = [style.literal(p) for p in before] + [text] + [style.literal(p) for p in after]
+    return sep.join(pieces)
+
+
+# ---------------------------------------------------------------------------
+# Compositional generators (many phrasings from small parts)
+
+_REQUEST_SUFFIXES = (
+    "",
+    "",
+    "",
+    " What should I do?",
+    " Can you help?",
+    " Please advise.",
+    " Draft a short reply for me.",
+    " Keep it brief.",
+    " Is that normal?",
+    " Thanks!",
+)
+_GENERIC_VERBS = (
+    "Explain",
+    "Give me tips on",
+    "Write a short guide to",
+    "What are the basics of",
+    "Summarize the key points of",
+    "Create a checklist for",
+    "Compare options for",
+    "List common mistakes in",
+    "How do people usually handle",
+    "Write a blog intro about",
+)
+_GENERIC_TOPICS = (
+    "managing {condition}",
+    "side effects of {med}",
+    "improving a credit score",
+    "paying off student loans",
+    "choosing a strong password",
+    "setting up two-factor login",
+    "protecting your SSN",
+    "reading a bank statement",
+    "finding your phone's IMEI",
+    "changing a router's MAC filter",
+    "budgeting on a low income",
+    "mortgage refinancing",
+    "talking to a doctor about {condition}",
+    "saving for retirement",
+    "spotting credit card fraud",
+    "storing API keys securely",
+    "rotating access tokens",
+    "filing taxes as a freelancer",
+    "caring for a parent with dementia",
+    "mental health at work",
+    "sleep hygiene",
+    "making sourdough bread",
+    "planning a road trip",
+    "learning Rust",
+    "writing unit tests",
+    "negotiating rent",
+    "training a puppy",
+    "growing tomatoes",
+    "public speaking",
+)
+_PERSONAL_PREFIXES = (
+    "My friend asked me something and I didn't know:",
+    "For a class I'm taking:",
+    "I'm curious,",
+    "Quick one:",
+    "I'm writing an article:",
+    "For my team's wiki:",
+    "Asking for a school project:",
+    "I was wondering,",
+)
+
+
+def _generic_topic_prompt(slots: _Slots, rng: random.Random) -> tuple[str, str]:
+    verb_index = rng.randrange(len(_GENERIC_VERBS))
+    topic_index = rng.randrange(len(_GENERIC_TOPICS))
+    text = f"{_GENERIC_VERBS[verb_index]} {_GENERIC_TOPICS[topic_index]}."
+    if rng.random() < 0.35:
+        text = f"{rng.choice(_PERSONAL_PREFIXES)} {text[0].lower()}{text[1:]}"
+    return text, f"neg:generic:{topic_index % 10}"
+
+
+# ---------------------------------------------------------------------------
+# Public API
+
+
+def _templates() -> Iterator[tuple[str, int, tuple[str, ...], str, str]]:
+    """Yield (template_id, label, categories, family, template) for every template."""
+    for family, (categories, texts) in T.POSITIVE.items():
+        for i, text in enumerate(texts):
+            yield f"pos:{family}:{i}", 1, categories, f"pos:{family}", text
+    for i, (categories, text) in enumerate(T.COMPOSITE):
+        yield f"pos:composite:{i}", 1, categories, "pos:composite", text
+    for family, texts in T.NEGATIVE.items():
+        for i, text in enumerate(texts):
+            yield f"neg:{family}:{i}", 0, (), f"neg:{family}", text
+
+
+TEMPLATES: tuple[tuple[str, int, tuple[str, ...], str, str], ...] = tuple(_templates())
+
+# Share of positives; among negatives, the weight of each family.
+POSITIVE_SHARE = 0.5
+_NEGATIVE_WEIGHTS = {
+    "neg:topic_question": 3.0, "neg:first_person_no_data": 3.0, "neg:trap_invalid": 2.5,
+    "neg:public_figure": 1.5, "neg:fiction": 1.0, "neg:code_no_secret": 1.5,
+    "neg:numbers_not_pii": 2.0, "neg:ordinary": 2.0, "neg:generic": 2.5,
+}  # fmt: skip
+
+
+def generate(n_examples: int, seed: int = 0) -> list[Example]:
+    """Return `n_examples` labelled messages, deterministic for a seed."""
+    rng = random.Random(seed)
+    values = Values(rng)
+    positives = [t for t in TEMPLATES if t[1] == 1]
+    negatives_by_family: dict[str, list] = {}
+    for t in TEMPLATES:
+        if t[1] == 0:
+            negatives_by_family.setdefault(t[3], []).append(t)
+    neg_families = list(_NEGATIVE_WEIGHTS)
+    neg_weights = [_NEGATIVE_WEIGHTS[f] for f in neg_families]
+    # Families with many templates should not drown the others: pick a family first.
+    pos_families: dict[str, list] = {}
+    for t in positives:
+        pos_families.setdefault(t[3], []).append(t)
+    pos_family_names = sorted(pos_families)
+
+    examples: list[Example] = []
+    for _ in range(n_examples):
+        style = _Style(rng)
+        slots = _Slots(values)
+        if rng.random() < POSITIVE_SHARE:
+            family = rng.choice(pos_family_names)
+            template_id, label, categories, family, template = rng.choice(pos_families[family])
+            text = _render(template, slots, style)
+            if rng.random() < 0.3:
+                text += style.literal(rng.choice(_REQUEST_SUFFIXES))
+            if rng.random() < 0.15:
+                # A second, different disclosure in the same message.
+                other_id, _, other_categories, _, other = rng.choice(positives)
+                text = text + rng.choice((" ", "\n", " Also, ")) + _render(other, slots, style)
+                categories = tuple(sorted(set(categories) | set(other_categories)))
+        else:
+            family = rng.choices(neg_families, weights=neg_weights)[0]
+            if family == "neg:generic":
+                text, template_id = _generic_topic_prompt(slots, rng)
+                text = style.literal(text)
+            else:
+                template_id, label, categories, family, template = rng.choice(negatives_by_family[family])
+                text = _render(template, slots, style)
+            label, categories = 0, ()
+        text = _wrap(text, rng, style)
+        examples.append(Example(text, label, tuple(categories), template_id, family))
+    return examples
+
+
+def template_split(
+    examples: list[Example], seed: int, test_fraction: float = 0.2
+) -> tuple[list[int], list[int]]:
+    """Split example indices so that no template appears on both sides."""
+    template_ids = sorted({e.template for e in examples})
+    rng = random.Random(f"split-{seed}")
+    rng.shuffle(template_ids)
+    n_test = max(1, round(len(template_ids) * test_fraction))
+    test_templates = set(template_ids[:n_test])
+    train_idx = [i for i, e in enumerate(examples) if e.template not in test_templates]
+    test_idx = [i for i, e in enumerate(examples) if e.template in test_templates]
+    return train_idx, test_idx

@@ -1,0 +1,324 @@
+"""Tests for the payload sensitivity classifier (FIG. 2.3 step 242).
+
+The realistic prompt table below was written by hand for these tests; it
+shares no text with the synthetic training templates or with the public
+dev set. The classifier is trained once per session on a small corpus.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from variants.sensitivity import (
+    CATEGORIES,
+    SensitivityResult,
+    load_classifier,
+    train_classifier,
+)
+from variants.sensitivity.patterns import (
+    aba_routing_valid,
+    iban_valid,
+    luhn_valid,
+    nhs_number_valid,
+    scan,
+    ssn_valid,
+    verhoeff_valid,
+)
+
+# A corpus this size trains in a few seconds; the shipped default is 30,000.
+TEST_CORPUS_SIZE = 6_000
+
+SENSITIVE_PROMPTS: list[tuple[str, set[str]]] = [
+    (
+        "Hey, can you help me write an email to my landlord? My name is Daniel Kowalczyk and I "
+        "rent the flat at 14 Brunswick Road, Leeds LS2 7QA. The boiler has been broken for two "
+        "weeks.",
+        {"person_name", "address"},
+    ),
+    (
+        "I just got my blood test back: HbA1c 8.2, fasting glucose 160. My doctor wants to start "
+        "me on metformin. Is that a lot?",
+        {"health"},
+    ),
+    ("can u check if this card works 4716 8935 2207 4413 exp 09/27", {"payment_card"}),
+    (
+        "My SSN is 412-56-7823 and the IRS letter says my return was rejected. What do I do?",
+        {"government_id"},
+    ),
+    (
+        "Please wire the deposit to my account: IBAN DE75 5121 0800 1245 1261 99, thanks!",
+        {"bank_account"},
+    ),
+    (
+        "here's my .env, why won't it connect?\nOPENAI_API_KEY=sk-proj-8Hq2LmZx91TqWcR4vBn7YkE3pD6sUa0J",
+        {"credential"},
+    ),
+    (
+        "I've been taking 20mg of Lexapro for my anxiety since March and I feel numb. Should I "
+        "ask to lower the dose?",
+        {"health"},
+    ),
+    (
+        "My husband lost his job and we're $14,000 behind on credit cards. Our credit score "
+        "dropped to 580. Any advice?",
+        {"financial"},
+    ),
+    (
+        "The verification code from the bank is 582 913 - is it safe to read it out to the "
+        "person on the phone?",
+        {"credential"},
+    ),
+    (
+        "Our wifi password is Blue-Harbor-2291, can you make a printable sign for guests?",
+        {"credential"},
+    ),
+    ("My phone was stolen, IMEI 356938035643809. How do I report it?", {"device_id"}),
+    (
+        "Write a cover letter for me. Contact: priya.raghunathan88@gmail.com, +91 98450 12367",
+        {"email", "phone"},
+    ),
+    (
+        "Date of birth 14/02/1989, passport number 533178912 - can you fill in this visa form?",
+        {"date_of_birth", "government_id"},
+    ),
+    (
+        "My daughter Emma (she's 7) was diagnosed with type 1 diabetes last week. How do I "
+        "explain insulin shots to her?",
+        {"health"},
+    ),
+    (
+        "Translate to Spanish: 'Hi, this is Marcus Bell, call me back at (312) 647-2290 about "
+        "the apartment.'",
+        {"person_name", "phone"},
+    ),
+    (
+        "Draft a note to HR: I need to take medical leave next month for my hysterectomy.",
+        {"health"},
+    ),
+    (
+        "My router keeps dropping my laptop. Its MAC is 3C:A9:F4:5B:20:E1, how do I reserve an "
+        "address for it?",
+        {"device_id"},
+    ),
+    (
+        "I earn 52k a year, pay $1,400 rent and still owe 9k on my car loan - can I afford a vacation?",
+        {"financial"},
+    ),
+    (
+        "Login for the shared reporting account is ops@northwind.io / Summer2024! - can you "
+        "check if the reports ran?",
+        {"credential"},
+    ),
+    (
+        "My dad is 78 and was just diagnosed with early-stage Parkinson's. What should we expect?",
+        {"health"},
+    ),
+    (
+        "Send a reminder to Jessica Moreno (jessica.m@outlook.com) that her rent is late.",
+        {"person_name", "email"},
+    ),
+    (
+        "git remote set-url origin "
+        "https://kwilson:ghp_4Tg7Hk2LmQ9xZpR8sVb3NcW5yJd1Ea6Fu0Io@github.com/kwilson/app.git",
+        {"credential"},
+    ),
+    ("My NI number is QH 48 27 91 C and HMRC says it doesn't match my payslip.", {"government_id"}),
+    (
+        "I'm 6 weeks pregnant and haven't told anyone yet. Is it safe to keep taking my sertraline?",
+        {"health"},
+    ),
+    ("my pasword for the bank app is tigerlily77 but it says wrong, help", {"credential"}),
+    (
+        "I owe the IRS about $6,300 from last year and can't pay it all at once.",
+        {"financial"},
+    ),
+    (
+        "Please ship the replacement to 2217 Sycamore Lane, Apt 4, Boise, ID 83702.",
+        {"address"},
+    ),
+    ("I'm at 51.5033, -0.1196 and my phone is about to die, send help", {"location"}),
+]
+
+NON_SENSITIVE_PROMPTS: list[str] = [
+    "How does a credit score work?",
+    "000-00-0000 is an invalid SSN, right?",
+    "What are the side effects of metformin?",
+    "Write a Python function that validates credit card numbers with the Luhn algorithm.",
+    "What's the capital of Portugal?",
+    "How do I find the IMEI on my Android phone?",
+    "Summarize the main causes of World War I.",
+    "Explain what an IBAN is and how its check digits work.",
+    "When was Barack Obama born?",
+    "How should I store API keys in a Node.js project? I don't want to commit them.",
+    "Give me a 5-day meal plan for someone trying to lower cholesterol.",
+    "Is it normal for a cat to sleep 16 hours a day?",
+    "Use the Stripe test card 4242 4242 4242 4242 with any future expiry date.",
+    "What is the average salary for a nurse in Texas?",
+    "My code fails with 'password authentication failed for user postgres' - what does it mean?",
+    "Write a short story about a detective named Clara Voss who solves a museum theft.",
+    "The meeting moved to 3:30pm on March 12 in room 204.",
+    "What's the difference between a Roth IRA and a traditional IRA?",
+    "How can I tell if someone is having a panic attack, and how do I help?",
+    "Set temperature to 0.2 and max_tokens to 800 for this request.",
+    "Contact support@example.com if the installer fails.",
+    "Why is my sourdough so dense? I feed the starter every 12 hours.",
+    "What's a good password manager for a family?",
+    "I'm planning a week in Japan in April, which cities should I visit?",
+    "Explain how two-factor authentication protects accounts.",
+    "Proofread: 'Quarterly revenue grew 12% to $4.1M, driven by the new EU contracts.'",
+    "Is 4716 8935 2207 4414 a valid card number? I think the last digit is off.",
+    "Write a SQL query that counts orders per customer in 2023.",
+]
+
+
+@pytest.fixture(scope="session")
+def trained_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sensitivity")
+    train_classifier(out, seed=0, n_examples=TEST_CORPUS_SIZE)
+    return out
+
+
+@pytest.fixture(scope="session")
+def classifier(trained_dir: Path):  # noqa: ANN201 - returns the package's Classifier
+    return load_classifier(trained_dir)
+
+
+# -- validators ---------------------------------------------------------------
+
+
+def test_luhn_accepts_valid_card_numbers_and_rejects_one_digit_changes() -> None:
+    assert luhn_valid("4716893522074413")
+    assert luhn_valid("378282246310005")
+    assert luhn_valid("356938035643809")  # an IMEI uses the same check
+    assert not luhn_valid("4716893522074414")
+    assert not luhn_valid("4716893522074412")
+    assert not luhn_valid("")
+    assert not luhn_valid("4716-8935")
+
+
+def test_iban_mod97_accepts_valid_ibans_and_rejects_wrong_check_digits_or_lengths() -> None:
+    assert iban_valid("DE75512108001245126199")
+    assert iban_valid("GB78 NWBK 6016 1331 9268 10")
+    assert iban_valid("GB82WEST12345698765432")
+    assert not iban_valid("DE76512108001245126199")  # check digits off by one
+    assert not iban_valid("DE7551210800124512619")  # one character short for DE
+    assert not iban_valid("XX75512108001245126199")  # no such country
+
+
+def test_ssn_rules_reject_area_000_666_900s_group_00_and_serial_0000() -> None:
+    assert ssn_valid("412", "56", "7823")
+    assert not ssn_valid("000", "56", "7823")
+    assert not ssn_valid("666", "56", "7823")
+    assert not ssn_valid("912", "56", "7823")
+    assert not ssn_valid("412", "00", "7823")
+    assert not ssn_valid("412", "56", "0000")
+
+
+def test_other_check_digit_schemes_accept_known_good_values() -> None:
+    assert aba_routing_valid("021000021")
+    assert not aba_routing_valid("021000022")
+    assert nhs_number_valid("9434765919")
+    assert not nhs_number_valid("9434765918")
+    assert verhoeff_valid("2363")
+    assert not verhoeff_valid("2364")
+
+
+def test_scan_reports_invalid_numbers_as_traps_not_evidence() -> None:
+    result = scan("000-00-0000 is invalid and so is 4716 8935 2207 4414")
+    assert result.evidence == []
+    assert result.signals["ssn_invalid"] == 1
+    assert result.signals["card_invalid"] == 1
+
+
+def test_scan_finds_validated_values_with_exact_spans() -> None:
+    text = "card 4716 8935 2207 4413, mail jo.ana@gmail.com, IBAN DE75 5121 0800 1245 1261 99"
+    found = {(e.category, text[e.start : e.end]) for e in scan(text).evidence if e.strong}
+    assert ("payment_card", "4716 8935 2207 4413") in found
+    assert ("email", "jo.ana@gmail.com") in found
+    assert ("bank_account", "DE75 5121 0800 1245 1261 99") in found
+
+
+# -- the trained classifier ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("prompt", "expected"), SENSITIVE_PROMPTS)
+def test_realistic_sensitive_prompt_is_flagged_with_its_categories(
+    classifier, prompt: str, expected: set[str]
+) -> None:
+    result = classifier.classify(prompt)
+    assert result.sensitive, f"score {result.score:.3f} for {prompt!r}"
+    assert expected <= set(result.categories), result.categories
+
+
+@pytest.mark.parametrize("prompt", NON_SENSITIVE_PROMPTS)
+def test_realistic_non_sensitive_prompt_is_not_flagged(classifier, prompt: str) -> None:
+    result = classifier.classify(prompt)
+    assert not result.sensitive, f"score {result.score:.3f} for {prompt!r}"
+
+
+def test_scores_stay_within_zero_and_one_for_odd_inputs(classifier) -> None:
+    odd = ["", "   ", "\x00\x01", "🙂" * 500, "İstanbul ǅ ß" * 50, "a" * 250_000, "1" * 5000]
+    for text in odd:
+        result = classifier.classify(text)
+        assert isinstance(result, SensitivityResult)
+        assert 0.0 <= result.score <= 1.0
+        assert not result.failed_closed
+        assert set(result.categories) <= set(CATEGORIES)
+
+
+def test_non_string_input_is_coerced_not_raised(classifier) -> None:
+    assert 0.0 <= classifier.classify(None).score <= 1.0  # type: ignore[arg-type]
+    assert classifier.classify(b"My SSN is 412-56-7823").sensitive  # type: ignore[arg-type]
+
+
+def test_hits_point_at_the_evidence_in_the_text(classifier) -> None:
+    text = "Please call me on (312) 647-2290 tomorrow."
+    result = classifier.classify(text)
+    assert ("phone", "(312) 647-2290") in {(h.category, text[h.start : h.end]) for h in result.hits}
+
+
+def test_saved_artifact_reloads_to_identical_scores(classifier, tmp_path: Path) -> None:
+    classifier.save(tmp_path / "copy")
+    reloaded = load_classifier(tmp_path / "copy")
+    prompts = [p for p, _ in SENSITIVE_PROMPTS] + NON_SENSITIVE_PROMPTS
+    assert [classifier.classify(p).score for p in prompts] == [reloaded.classify(p).score for p in prompts]
+    assert reloaded.meta["version"] == classifier.meta["version"]
+
+
+def test_artifact_metadata_records_version_config_hash_and_heldout_metrics(trained_dir: Path) -> None:
+    import json
+
+    meta = json.loads((trained_dir / "meta.json").read_text())
+    assert meta["version"].startswith("sens-")
+    assert len(meta["feature_config_hash"]) == 16
+    assert meta["training"]["n_examples"] == TEST_CORPUS_SIZE
+    heldout = meta["metrics"]["heldout_templates"]
+    assert heldout["n"] > 1000
+    assert heldout["f1"] > 0.8
+    assert 0.0 < meta["threshold"] < 1.0
+    # No pickle: every array loads with pickling disabled.
+    with np.load(trained_dir / "weights.npz", allow_pickle=False) as data:
+        assert data["dense_weights"].dtype == np.float64
+
+
+def test_training_is_deterministic_for_a_seed(tmp_path: Path, classifier) -> None:
+    metrics = train_classifier(tmp_path / "again", seed=0, n_examples=TEST_CORPUS_SIZE)
+    again = load_classifier(tmp_path / "again")
+    assert metrics["version"] == classifier.meta["version"]
+    assert again.weights_digest() == classifier.weights_digest()
+
+
+def test_artifact_from_another_feature_config_is_refused(trained_dir: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    copy = tmp_path / "stale"
+    shutil.copytree(trained_dir, copy)
+    meta = json.loads((copy / "meta.json").read_text())
+    meta["feature_config_hash"] = "0" * 16
+    (copy / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="feature config"):
+        load_classifier(copy)
