@@ -213,6 +213,35 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "placement.tasks.environments_heartbeat",
         "schedule": 30.0,
     },
+    # Monitoring agent: host, GPU, broker and database figures from every environment. Every
+    # 15 s puts about twenty readings in a five-minute monitoring window at little cost.
+    "telemetry-collect": {
+        "task": "telemetry.tasks.environments_collect",
+        "schedule": 15.0,
+    },
+    # Aggregates are per minute, so folding finished minutes once a minute keeps them current
+    # and the raw table at most a day (its retention) plus a minute deep.
+    "telemetry-rollup": {
+        "task": "telemetry.tasks.telemetry_rollup",
+        "schedule": 60.0,
+    },
+    # The placement loop (FIG. 2.1/2.2/4.1/4.2 steps 204-210). Monitoring windows are minutes
+    # long; checking each minute bounds the wait after a window closes to one minute.
+    "placement-evaluate": {
+        "task": "placement.tasks.workloads_evaluate",
+        "schedule": 60.0,
+    },
+    # A migration whose runner died is resumed (or rolled back) within a lease plus 30 s.
+    "placement-migrations-recover": {
+        "task": "placement.tasks.migrations_recover",
+        "schedule": 30.0,
+    },
+    # Retrain the placement models on the telemetry gathered since; history grows slowly, so
+    # every six hours is plenty (administrators can also retrain on demand from the admin).
+    "placement-models-retrain": {
+        "task": "placement.tasks.placement_models_retrain",
+        "schedule": 6 * 3600.0,
+    },
 }
 
 LOGGING = {

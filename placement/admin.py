@@ -1,12 +1,20 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.html import format_html
 
 from placement.models import (
     AIModel,
+    ApprovalDecision,
+    AutoApprovePolicy,
+    CausalVariable,
     FrontEndDevice,
     InitialPlacementPolicy,
+    Migration,
+    MigrationEvent,
     NetworkLink,
+    PlacementModelVersion,
     PlacementRecord,
     ProductionEnvironment,
+    Recommendation,
     Workload,
 )
 
@@ -123,3 +131,149 @@ class PlacementRecordAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+# -- the placement loop ------------------------------------------------------------------------
+
+
+@admin.register(CausalVariable)
+class CausalVariableAdmin(admin.ModelAdmin):
+    list_display = ["label", "key", "group", "enabled", "paragraph_62", "order"]
+    list_editable = ["enabled"]
+    list_filter = ["group", "enabled", "paragraph_62"]
+    search_fields = ["key", "label", "description"]
+    readonly_fields = ["key", "paragraph_62"]
+    actions = ["retrain_models"]
+
+    def has_add_permission(self, request) -> bool:
+        # Every variable the model can compute already has a row; new ones need code.
+        return False
+
+    @admin.action(description="Retrain the placement models with the enabled variables")
+    def retrain_models(self, request, queryset) -> None:
+        _queue_retraining(self, request)
+
+
+def _queue_retraining(model_admin: admin.ModelAdmin, request) -> None:
+    from placement.training import model_version_request
+
+    versions = [
+        model_version_request(objective=objective, requested_by=request.user.get_username())
+        for objective in ("latency", "completion_time")
+    ]
+    model_admin.message_user(
+        request,
+        "Queued " + ", ".join(str(v) for v in versions) + "; progress shows in the model versions list.",
+        messages.SUCCESS,
+    )
+
+
+@admin.register(PlacementModelVersion)
+class PlacementModelVersionAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__", "state", "progress_bar", "held_out_mae", "held_out_r2", "profiling_rows",
+        "telemetry_rows", "requested_by", "trained_at",
+    ]  # fmt: skip
+    list_filter = ["objective", "state"]
+    readonly_fields = [f.name for f in PlacementModelVersion._meta.fields] + ["progress_bar"]
+    actions = ["retrain_models"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="progress")
+    def progress_bar(self, obj: PlacementModelVersion):
+        percent = round(obj.progress * 100)
+        return format_html(
+            '<progress max="100" value="{}"></progress> {} % <span class="help">{}</span>',
+            percent,
+            percent,
+            obj.message,
+        )
+
+    @admin.action(description="Retrain both placement models now")
+    def retrain_models(self, request, queryset) -> None:
+        _queue_retraining(self, request)
+
+
+@admin.register(AutoApprovePolicy)
+class AutoApprovePolicyAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "order",
+        "enabled",
+        "match_kind",
+        "match_objective",
+        "min_improvement",
+        "allow_secured_data",
+    ]
+    list_editable = ["order", "enabled"]
+    list_filter = ["enabled", "match_kind", "match_objective"]
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """The loop's records are evidence: created by services, never edited by hand."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Recommendation)
+class RecommendationAdmin(_ReadOnlyAdmin):
+    list_display = [
+        "workload",
+        "from_environment",
+        "to_environment",
+        "objective",
+        "margin",
+        "state",
+        "created_at",
+    ]
+    list_filter = ["state", "objective", "figure"]
+    search_fields = ["workload__name", "reason"]
+    readonly_fields = [f.name for f in Recommendation._meta.fields]
+
+
+@admin.register(ApprovalDecision)
+class ApprovalDecisionAdmin(_ReadOnlyAdmin):
+    list_display = ["recommendation", "decision", "decided_by_name", "decided_at", "reason"]
+    list_filter = ["decision"]
+    search_fields = ["decided_by_name", "reason", "recommendation__workload__name"]
+    readonly_fields = [f.name for f in ApprovalDecision._meta.fields]
+
+
+class MigrationEventInline(admin.TabularInline):
+    model = MigrationEvent
+    extra = 0
+    can_delete = False
+    fields = ["at", "from_state", "to_state", "detail", "runner"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Migration)
+class MigrationAdmin(_ReadOnlyAdmin):
+    list_display = [
+        "workload",
+        "from_environment",
+        "to_environment",
+        "state",
+        "progress",
+        "attempts",
+        "created_at",
+    ]
+    list_filter = ["state"]
+    search_fields = ["workload__name"]
+    readonly_fields = [f.name for f in Migration._meta.fields]
+    inlines = [MigrationEventInline]

@@ -287,6 +287,17 @@ class Workload(models.Model):
     )
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     config = models.JSONField(default=dict, blank=True, help_text="Kind-specific settings.")
+    # Start of the current monitoring window (FIG. 2.1 step 204): reset by every placement.
+    monitoring_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_evaluated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    inference_workload = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="adaptation_workloads",
+        help_text="Model adaptation (FIG. 4.1): the inferencing workload it adapts the model for.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -381,3 +392,306 @@ class PlacementRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workload} -> {self.to_environment}"
+
+
+# -- The placement loop (FIG. 2.1, 2.2, 4.1, 4.2): model, recommendations, approvals, migrations --
+
+
+class CausalVariable(models.Model):
+    """A variable the placement model may use (paragraph 62); administrators switch them on or off.
+
+    The keys come from ``placement.features.FEATURE_CATALOGUE``, which knows how to compute
+    each one; a trained model version keeps the list it was trained with.
+    """
+
+    class Group(models.TextChoices):
+        HARDWARE = "hardware", "Hardware"
+        LINK = "link", "Network link"
+        WORKLOAD = "workload", "Workload"
+        TELEMETRY = "telemetry", "Telemetry"
+
+    key = models.CharField(max_length=64, unique=True)
+    label = models.CharField(max_length=120)
+    group = models.CharField(max_length=16, choices=Group.choices)
+    description = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True, help_text="Used by the next trained model version.")
+    paragraph_62 = models.BooleanField(default=False, editable=False, help_text="Named in paragraph 62.")
+    order = models.PositiveIntegerField(default=100)
+
+    class Meta:
+        ordering = ["order", "key"]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def clean(self) -> None:
+        from placement.features import FEATURES_BY_KEY
+
+        if self.key not in FEATURES_BY_KEY:
+            raise ValidationError({"key": "Unknown causal variable: the placement model cannot compute it."})
+
+
+class PlacementModelVersion(models.Model):
+    """One trained placement model (one objective), its artifact and its held-out quality."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        TRAINING = "training", "Training"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    objective = models.CharField(max_length=16, choices=Workload.Objective.choices)
+    version = models.PositiveIntegerField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    progress = models.FloatField(default=0.0, help_text="Fraction done while training.")
+    message = models.CharField(max_length=300, blank=True)
+    artifact_path = models.CharField(max_length=300, blank=True, help_text="Relative to ARTIFACT_DIR.")
+    feature_keys = models.JSONField(default=list)
+    profiling_rows = models.PositiveIntegerField(default=0)
+    telemetry_rows = models.PositiveIntegerField(default=0)
+    held_out_mae = models.FloatField(null=True, blank=True)
+    held_out_r2 = models.FloatField(null=True, blank=True, help_text="R2 of the logarithm of the objective.")
+    held_out_median_relative_error = models.FloatField(null=True, blank=True)
+    unit = models.CharField(max_length=8, blank=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    trained_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["objective", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["objective", "version"], name="unique_model_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_objective_display()} model v{self.version}"
+
+    @property
+    def artifact(self):
+        """Return the absolute path of the artifact file."""
+        return settings.ARTIFACT_DIR / self.artifact_path
+
+
+class AutoApprovePolicy(models.Model):
+    """A rule that approves matching recommendations without an administrator (FIG. 2.1 step 210)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    enabled = models.BooleanField(default=True)
+    order = models.PositiveIntegerField(default=100, help_text="Lower numbers are tried first.")
+    match_kind = models.CharField(
+        max_length=16, choices=Workload.Kind.choices, blank=True, help_text="Blank matches any kind."
+    )
+    match_objective = models.CharField(
+        max_length=16, choices=Workload.Objective.choices, blank=True, help_text="Blank matches any."
+    )
+    min_improvement = models.FloatField(
+        default=0.5, help_text="Predicted improvement (fraction, 0.5 = 50 %) needed to approve."
+    )
+    allow_secured_data = models.BooleanField(
+        default=False, help_text="Also approve moves of workloads that handle secured data."
+    )
+
+    class Meta:
+        ordering = ["order", "name"]
+        verbose_name_plural = "auto-approve policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if not 0 <= self.min_improvement < 1:
+            raise ValidationError({"min_improvement": "Give a fraction between 0 and 1."})
+
+
+class Recommendation(models.Model):
+    """A placement recommendation with the evidence behind it (FIG. 2.1 steps 206-210)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending approval"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        SUPERSEDED = "superseded", "Superseded"
+        EXECUTED = "executed", "Executed"
+        FAILED = "failed", "Migration failed"
+
+    workload = models.ForeignKey(Workload, on_delete=models.CASCADE, related_name="recommendations")
+    from_environment = models.ForeignKey(
+        ProductionEnvironment, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    to_environment = models.ForeignKey(ProductionEnvironment, on_delete=models.PROTECT, related_name="+")
+    objective = models.CharField(max_length=16, choices=Workload.Objective.choices)
+    figure = models.CharField(
+        max_length=8, help_text="The patent flowchart this follows (2.1, 2.2, 4.1, 4.2)."
+    )
+    unit = models.CharField(max_length=8)
+    observed_value = models.FloatField(
+        null=True, blank=True, help_text="Measured in the current environment."
+    )
+    observed_samples = models.PositiveIntegerField(default=0)
+    observed_breakdown = models.JSONField(default=dict, blank=True, help_text="e.g. transfer/queue/compute.")
+    predicted = models.JSONField(default=dict, help_text="Environment slug -> predicted value.")
+    margin = models.FloatField(help_text="Predicted improvement over the current environment (fraction).")
+    margin_required = models.FloatField(help_text="The configured margin it had to beat.")
+    features = models.JSONField(default=dict, help_text="Causal variables used, and their values.")
+    model_version = models.ForeignKey(
+        PlacementModelVersion, on_delete=models.PROTECT, related_name="recommendations"
+    )
+    reason = models.CharField(max_length=300)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    auto_approve_policy = models.ForeignKey(
+        AutoApprovePolicy, null=True, blank=True, on_delete=models.PROTECT, related_name="recommendations"
+    )
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supersedes"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("approve_recommendation", "Can approve or reject placement recommendations")]
+        constraints = [
+            # At most one open recommendation per workload: a new one supersedes the old.
+            models.UniqueConstraint(
+                fields=["workload"], condition=Q(state="pending"), name="one_pending_recommendation"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workload}: {self.from_environment} -> {self.to_environment}"
+
+    def evidence(self) -> dict:
+        """Return the evidence an approver sees, as plain JSON."""
+        return {
+            "recommendation": self.pk,
+            "workload": self.workload.name,
+            "figure": self.figure,
+            "objective": self.objective,
+            "unit": self.unit,
+            "from": self.from_environment.slug if self.from_environment else None,
+            "to": self.to_environment.slug,
+            "observed_value": self.observed_value,
+            "observed_samples": self.observed_samples,
+            "observed_breakdown": self.observed_breakdown,
+            "predicted": self.predicted,
+            "margin": self.margin,
+            "margin_required": self.margin_required,
+            "features": self.features,
+            "model_version": str(self.model_version),
+            "reason": self.reason,
+        }
+
+
+class ApprovalDecision(models.Model):
+    """Who (or which auto-approve policy) decided a recommendation, when, why, and what they saw."""
+
+    class Decision(models.TextChoices):
+        APPROVE = "approve", "Approved"
+        REJECT = "reject", "Rejected"
+
+    recommendation = models.OneToOneField(Recommendation, on_delete=models.PROTECT, related_name="decision")
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    auto_approve_policy = models.ForeignKey(
+        AutoApprovePolicy, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
+    )
+    decided_by_name = models.CharField(
+        max_length=150, help_text="The user name or policy:<name>, kept as text."
+    )
+    reason = models.TextField(blank=True)
+    evidence = models.JSONField(help_text="The evidence snapshot the decider was shown.")
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-decided_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(decided_by__isnull=False, auto_approve_policy__isnull=True)
+                    | Q(decided_by__isnull=True, auto_approve_policy__isnull=False, decision="approve")
+                ),
+                name="decision_by_a_user_or_an_approving_policy",
+            ),
+            models.CheckConstraint(
+                condition=~Q(decision="reject") | ~Q(reason=""), name="rejection_has_a_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} by {self.decided_by_name}"
+
+
+class Migration(models.Model):
+    """Moving a workload to another environment, step by step (FIG. 2.1 step 210)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        LOADING_TARGET = "loading_target", "Loading on the target"
+        SWITCHING = "switching", "Switching routing"
+        DRAINING = "draining", "Draining the source"
+        COMPLETED = "completed", "Completed"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+        FAILED = "failed", "Failed"
+
+    TERMINAL_STATES = (State.COMPLETED, State.ROLLED_BACK, State.FAILED)
+
+    recommendation = models.OneToOneField(Recommendation, on_delete=models.PROTECT, related_name="migration")
+    # No approval record, no migration: the column is NOT NULL.
+    approval = models.OneToOneField(ApprovalDecision, on_delete=models.PROTECT, related_name="migration")
+    workload = models.ForeignKey(Workload, on_delete=models.CASCADE, related_name="migrations")
+    from_environment = models.ForeignKey(ProductionEnvironment, on_delete=models.PROTECT, related_name="+")
+    to_environment = models.ForeignKey(ProductionEnvironment, on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    progress = models.FloatField(default=0.0)
+    detail = models.CharField(max_length=300, blank=True)
+    routing_switched = models.BooleanField(default=False, help_text="The workload routes to the target.")
+    checkpoint = models.JSONField(
+        null=True, blank=True, help_text="Training/adaptation checkpoint reference."
+    )
+    workload_state_before = models.CharField(max_length=16, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # Claim: the runner holding the migration and until when (a dead runner's lease expires).
+    claimed_by = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One migration at a time per workload.
+            models.UniqueConstraint(
+                fields=["workload"],
+                condition=Q(state__in=["pending", "loading_target", "switching", "draining"]),
+                name="one_active_migration_per_workload",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workload}: {self.from_environment} -> {self.to_environment} ({self.state})"
+
+    @property
+    def is_finished(self) -> bool:
+        """Return True in a terminal state."""
+        return self.state in self.TERMINAL_STATES
+
+
+class MigrationEvent(models.Model):
+    """One recorded transition or note of a migration."""
+
+    migration = models.ForeignKey(Migration, on_delete=models.CASCADE, related_name="events")
+    from_state = models.CharField(max_length=16, blank=True)
+    to_state = models.CharField(max_length=16)
+    detail = models.TextField(blank=True)
+    runner = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_state or '-'} -> {self.to_state}"
