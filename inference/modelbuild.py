@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import sysconfig
@@ -63,7 +64,8 @@ class BuildConfig:
     batch_size: int = 8
     learning_rate: float = 2e-3
     min_lr_ratio: float = 0.1
-    warmup_steps: int = 40
+    # Short: a few-minute budget on two cores runs only a few hundred steps.
+    warmup_steps: int = 20
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     # Fraction of the token stream held out to report an evaluation loss.
@@ -82,6 +84,30 @@ class BuildConfig:
 class CorpusDocument:
     source: str
     text: str
+
+
+_HEADING_RULE = re.compile(r"^([*=\-~^#])\1{2,}\s*$")
+
+
+def reflow(text: str) -> str:
+    """Return the text with hard-wrapped prose paragraphs joined into single lines.
+
+    Reference text wraps at 72 columns, so most of its tokens would otherwise be line
+    breaks, and a briefly trained model learns to print nothing but newlines. Indented
+    blocks (code, grammar, examples) and ``>>>`` sessions keep their lines; heading rules
+    (``*****``) are dropped.
+    """
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = [line.rstrip() for line in block.splitlines() if not _HEADING_RULE.match(line)]
+        if not lines:
+            continue
+        verbatim = any(line.startswith((" ", "\t", ">>>", "...")) for line in lines)
+        if verbatim:
+            paragraphs.append("\n".join(lines))
+        else:
+            paragraphs.append(re.sub(r"\s+", " ", " ".join(lines)))
+    return "\n\n".join(paragraphs)
 
 
 def _stdlib_root() -> Path:
@@ -116,7 +142,7 @@ def iter_corpus(*, include_package_docs: bool = False) -> Iterator[CorpusDocumen
     import pydoc_data.topics
 
     for name in sorted(pydoc_data.topics.topics):
-        yield CorpusDocument(source=f"pydoc_data.topics:{name}", text=pydoc_data.topics.topics[name])
+        yield CorpusDocument(source=f"pydoc_data.topics:{name}", text=reflow(pydoc_data.topics.topics[name]))
 
     root = _stdlib_root()
     for path in sorted(root.rglob("*.py")):
@@ -124,7 +150,7 @@ def iter_corpus(*, include_package_docs: bool = False) -> Iterator[CorpusDocumen
         if _SKIPPED_STDLIB_PARTS.intersection(relative.parts):
             continue
         for index, docstring in enumerate(_docstrings_of(path)):
-            yield CorpusDocument(source=f"stdlib:{relative}#{index}", text=docstring)
+            yield CorpusDocument(source=f"stdlib:{relative}#{index}", text=reflow(docstring))
 
     if include_package_docs:
         for path in _package_doc_files():
@@ -133,7 +159,7 @@ def iter_corpus(*, include_package_docs: bool = False) -> Iterator[CorpusDocumen
             except (UnicodeDecodeError, OSError):
                 continue
             if len(text) >= 200:
-                yield CorpusDocument(source=f"package-doc:{path.name}", text=text)
+                yield CorpusDocument(source=f"package-doc:{path.name}", text=reflow(text))
 
 
 def load_corpus(*, max_chars: int | None = None, include_package_docs: bool = False) -> list[CorpusDocument]:

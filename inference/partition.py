@@ -21,9 +21,10 @@ but can differ from the original cache in the last bits of floating point.
 
 Equality with the whole model holds because both paths run the same modules on the same
 shapes in the same order with the same attention kernel (``sdpa``) and dtype. It is tested
-in float32 on the CPU; on CUDA with bf16 it holds as long as both paths use the same
-kernels and dtype, which they do here, but cuBLAS may pick different algorithms for
-different batch shapes, so a plan that batches sessions differently is not covered.
+in float32 and bfloat16 on the CPU. On CUDA with bf16 the same argument holds, since both
+paths launch the same kernels on the same shapes, but it is not tested here (no GPU), and
+a data plane that batched several sessions into one forward would change the shapes and
+lose bit-equality.
 """
 
 from __future__ import annotations

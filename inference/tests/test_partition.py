@@ -283,3 +283,32 @@ def test_wire_format_rejects_foreign_or_truncated_payloads():
     with pytest.raises(WireFormatError, match="needs 24"):
         decode_tensor(payload[:-1])
     assert len(payload) == 4 + 2 + 2 * 8 + 24
+
+
+def test_split_equals_whole_in_bfloat16_as_well(model_dirs):
+    # The same kernels on the same shapes in bf16 give the same bits, as on a GPU worker.
+    loaded = load_model(model_dirs["llama"], device="cpu", dtype=torch.bfloat16)
+    expected_logits = []
+    expected = generate(
+        loaded,
+        PROMPT,
+        max_new_tokens=NEW_TOKENS,
+        temperature=1.0,
+        seed=5,
+        stop_on_eos=False,
+        logits_out=expected_logits,
+    )
+    chain = make_chain(model_dirs["llama"], [0, 3, 8], dtype=torch.bfloat16)
+
+    result = generate_split(
+        chain,
+        encode_prompt(loaded, PROMPT),
+        max_new_tokens=NEW_TOKENS,
+        sampling=SamplingParams(temperature=1.0, seed=5),
+        stop_on_eos=False,
+        keep_logits=True,
+    )
+
+    assert expected_logits[0].dtype == torch.bfloat16
+    assert result.token_ids == expected.token_ids
+    assert all(torch.equal(a, b) for a, b in zip(result.step_logits, expected_logits, strict=True))
