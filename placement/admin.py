@@ -1,4 +1,8 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path
 from django.utils.html import format_html
 
 from placement.models import (
@@ -177,6 +181,25 @@ class PlacementModelVersionAdmin(admin.ModelAdmin):
     list_filter = ["objective", "state"]
     readonly_fields = [f.name for f in PlacementModelVersion._meta.fields] + ["progress_bar"]
     actions = ["retrain_models"]
+    # Adds a "Retrain now" button above the list (works when no version exists yet).
+    change_list_template = "admin/placement/placementmodelversion/change_list.html"
+
+    def get_urls(self):
+        retrain = path(
+            "retrain/",
+            self.admin_site.admin_view(self.retrain_view),
+            name="placement_placementmodelversion_retrain",
+        )
+        return [retrain, *super().get_urls()]
+
+    def retrain_view(self, request):
+        """Queue a new version of both models (POST; needs the right to edit causal variables)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm("placement.change_causalvariable"):
+            raise PermissionDenied
+        _queue_retraining(self, request)
+        return redirect("admin:placement_placementmodelversion_changelist")
 
     def has_add_permission(self, request) -> bool:
         return False

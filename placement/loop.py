@@ -62,7 +62,15 @@ APPROVE_PERMISSION = "placement.approve_recommendation"
 
 
 class RecommendationError(Exception):
-    """The recommendation cannot be decided (already decided, superseded, or no longer valid)."""
+    """The recommendation cannot be decided (already decided, superseded, or no longer valid).
+
+    ``status`` is the HTTP status a view answers with: 409 for a conflict with the record's
+    state, 400 for a request that is wrong in itself (a rejection without a reason).
+    """
+
+    def __init__(self, message: str, *, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def figure_of(kind: str, objective: str) -> str:
@@ -432,7 +440,7 @@ def recommendation_reject(
             "rejecting placement recommendations needs the approve_recommendation permission"
         )
     if not reason or not reason.strip():
-        raise RecommendationError("say why the recommendation is rejected")
+        raise RecommendationError("say why the recommendation is rejected", status=400)
     current = Recommendation.objects.select_related(
         "workload", "to_environment", "from_environment", "model_version"
     ).get(pk=recommendation_id)
