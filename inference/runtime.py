@@ -373,12 +373,14 @@ def _decode_tokens(
     model = loaded.model
     device = loaded.device
     cache = DynamicCache(config=model.config)
-    with torch.inference_mode():
-        input_ids = torch.tensor([prompt_ids], dtype=torch.long, device=device)
-        position = 0
-        for step in range(max_new_tokens):
-            step_started = time.perf_counter()
-            length = input_ids.shape[1]
+    input_ids = torch.tensor([prompt_ids], dtype=torch.long, device=device)
+    position = 0
+    for step in range(max_new_tokens):
+        step_started = time.perf_counter()
+        length = input_ids.shape[1]
+        # Inference mode per step, not around the loop: a generator suspended inside the
+        # block would leave the mode switched on in its consumer's code between tokens.
+        with torch.inference_mode():
             position_ids = torch.arange(position, position + length, device=device).unsqueeze(0)
             outputs = model(
                 input_ids=input_ids,
@@ -389,13 +391,13 @@ def _decode_tokens(
             )
             logits = outputs.logits[0, -1]
             if logits_out is not None:
-                logits_out.append(logits.detach().clone())
+                logits_out.append(logits.clone())
             token = select_next_token(logits, sampling, step)
-            if step > 0:
-                decode_ms.append((time.perf_counter() - step_started) * 1000.0)
-            position += length
-            yield token
-            input_ids = torch.tensor([[token]], dtype=torch.long, device=device)
+        if step > 0:
+            decode_ms.append((time.perf_counter() - step_started) * 1000.0)
+        position += length
+        yield token
+        input_ids = torch.tensor([[token]], dtype=torch.long, device=device)
 
 
 def prepare_request(

@@ -120,6 +120,15 @@ def test_stream_pieces_join_to_the_final_text(gpt2):
     assert len(pieces) > 1
 
 
+def test_a_paused_stream_leaves_gradient_mode_alone_in_the_consumer(gpt2):
+    stream = generate_stream(gpt2, PROMPT, max_new_tokens=5, stop_on_eos=False)
+
+    next(iter(stream))
+
+    assert not torch.is_inference_mode_enabled()
+    assert torch.is_grad_enabled()
+
+
 def test_timings_are_reported_for_prefill_and_decode(llama):
     result = generate(llama, PROMPT, max_new_tokens=4)
 
