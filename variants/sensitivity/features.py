@@ -8,10 +8,10 @@ Two blocks:
   or an example). These carry most of the decision and generalise beyond
   the training templates.
 - *sparse* n-grams: lower-cased word unigrams and bigrams (numbers reduced
-  to their shape) and character 4-grams inside words, so misspelt cue words
-  ("pasword", "diabetis") still land near the right weights. The n-gram
-  block is L2-normalised so that a long prompt does not score higher just
-  for being long.
+  to their shape) and the first and last four letters of longer words, so
+  misspelt cue words ("diabetis", "mortage") still share features with the
+  right spelling. The n-gram block is L2-normalised so that a long prompt
+  does not score higher just for being long.
 
 Pure Python, no Django.
 """
@@ -24,15 +24,19 @@ import math
 import operator
 from dataclasses import dataclass
 
-from .patterns import CATEGORIES, Scan, count_digits, scan
+from .patterns import CATEGORIES, Scan, scan
 
-FEATURE_VERSION = "sens-features-3"
+FEATURE_VERSION = "sens-features-6"
 
 # N-grams are taken from the first this-many tokens only: the cost of a call
 # stays bounded while patterns still scan the whole (capped) text.
-NGRAM_TOKEN_CAP = 400
+NGRAM_TOKEN_CAP = 256
 CHAR_NGRAM = 4
-# Longer "words" (base64 blobs, runs of one letter) get no character n-grams.
+# Words at least this long also contribute their first and last CHAR_NGRAM
+# letters, so "diabetis" still shares "p:diab" with "diabetes". (Full in-word
+# character n-grams cost four times the lookups for no measurable gain on
+# held-out templates.) Longer "words" (base64 blobs, runs of one letter) get none.
+MIN_AFFIX_WORD = 6
 MAX_CHAR_NGRAM_WORD = 40
 
 # Signals copied into the dense block as log(1 + count).
@@ -71,7 +75,7 @@ SIGNAL_FEATURES: tuple[str, ...] = (
     "finance_term_anchored", "money", "money_anchored", "credit_score_value",
     "credit_score_number",
     # prompt form
-    "first_person", "relation", "generic_opener", "question_mark_end", "question_marks",
+    "first_person", "relation", "implied_self", "generic_opener", "question_mark_end", "question_marks",
     "example_cue", "code_cue", "env_reference",
 )  # fmt: skip
 
@@ -99,8 +103,6 @@ INTERACTION_FEATURES: tuple[str, ...] = (
     "example_no_strong",
     "credential_x_code",
     "credential_x_env_reference",
-    "log_chars",
-    "digit_ratio",
 )
 
 DENSE_NAMES: tuple[str, ...] = (
@@ -118,6 +120,7 @@ def feature_config() -> dict[str, object]:
         "ngram_token_cap": NGRAM_TOKEN_CAP,
         "char_ngram": CHAR_NGRAM,
         "max_char_ngram_word": MAX_CHAR_NGRAM_WORD,
+        "min_affix_word": MIN_AFFIX_WORD,
         "dense_names": list(DENSE_NAMES),
     }
 
@@ -144,11 +147,18 @@ def _shape(token: str) -> str:
     letters = sum(c.isalpha() for c in token)
     digits = sum(c.isdigit() for c in token)
     if digits and letters:
+        # "5-day", "30-year", "3rd", "10k" are quantities, not identifiers.
+        if "-" in token and token.split("-", 1)[0].isdigit():
+            return "<num-word>"
+        if token[:-2].isdigit() and token[-2:] in ("st", "nd", "rd", "th"):
+            return "<ordinal>"
+        if token[:-1].isdigit() and token[-1] in "kmb":
+            return "<num-k>"
         return f"<alnum{min(len(token) // 4, 6)}>"
     return token
 
 
-# token -> (shaped word, its unigram and char-gram features). Words repeat
+# token -> (shaped word, bigram prefix, unigram and affix features). Words repeat
 # across prompts, so the cache saves most of the string slicing; it is
 # cleared when full rather than managed as an LRU, which is cheaper.
 _WORD_CACHE: dict[str, tuple[str, str, tuple[str, ...]]] = {}
@@ -156,16 +166,15 @@ _WORD_CACHE_MAX = 200_000
 
 
 def _word_features(token: str) -> tuple[str, str, tuple[str, ...]]:
-    """Return (shaped word, bigram prefix "b:word ", unigram and char-gram features)."""
+    """Return (shaped word, bigram prefix "b:word ", unigram and affix features)."""
     cached = _WORD_CACHE.get(token)
     if cached is not None:
         return cached
     word = _shape(token)
     feats = ["w:" + word]
-    n = CHAR_NGRAM
-    if n <= len(word) <= MAX_CHAR_NGRAM_WORD and word.isalpha():
-        padded = " " + word + " "
-        feats.extend("c:" + padded[i : i + n] for i in range(len(padded) - n + 1))
+    if MIN_AFFIX_WORD <= len(word) <= MAX_CHAR_NGRAM_WORD and word.isalpha():
+        feats.append("p:" + word[:CHAR_NGRAM])
+        feats.append("s:" + word[-CHAR_NGRAM:])
     entry = (word, "b:" + word + " ", tuple(feats))
     if len(_WORD_CACHE) >= _WORD_CACHE_MAX:
         _WORD_CACHE.clear()
@@ -174,7 +183,7 @@ def _word_features(token: str) -> tuple[str, str, tuple[str, ...]]:
 
 
 def ngrams(tokens: list[str]) -> set[str]:
-    """Return word 1-2 grams and in-word character 4-grams of the first tokens."""
+    """Return word 1-2 grams and word-affix features of the first tokens."""
     cache_get = _WORD_CACHE.get
     entries = [cache_get(t) or _word_features(t) for t in tokens[:NGRAM_TOKEN_CAP]]
     if not entries:
@@ -217,9 +226,6 @@ def dense_features(text: str, result: Scan) -> list[float]:
     finance = 1.0 if cats["financial"] else 0.0
     money = 1.0 if signals.get("money_anchored", 0) else 0.0
     credential = 1.0 if strong["credential"] else 0.0
-    n_chars = len(text)
-    sample = text[:4000]
-    digit_ratio = count_digits(sample) / max(1, len(sample))
 
     values += [
         strong_any,
@@ -242,8 +248,6 @@ def dense_features(text: str, result: Scan) -> list[float]:
         example * (1.0 - strong_any),
         credential * code,
         credential * env_ref,
-        math.log1p(n_chars) / 10.0,
-        digit_ratio,
     ]
     return values
 

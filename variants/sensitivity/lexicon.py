@@ -52,6 +52,10 @@ HEALTH_CONDITIONS: tuple[str, ...] = (
     "physio", "rehab", "detox", "inpatient", "psych ward", "mental breakdown", "nervous breakdown",
     "diagnosis", "miscarried", "stillbirth", "ivf cycle", "egg retrieval", "sti test",
     "positive for", "tested positive", "my meds", "my medication", "my medications",
+    "drug test", "drug screen", "weeks along", "weeks pregnant", "months pregnant",
+    "throwing up", "vomiting", "nausea", "chest pains", "chest pain", "shortness of breath",
+    "blacked out", "fainted", "seizure", "panic attack", "suicidal thoughts", "self harming",
+    "miscarried", "lump", "rash", "missed period", "positive pregnancy test",
 )
 
 # Medications and medical products; brand and generic names.
@@ -76,6 +80,9 @@ HEALTH_MEDICATIONS: tuple[str, ...] = (
     "cialis", "finasteride", "spironolactone", "estradiol", "testosterone", "hrt",
     "inhaler", "albuterol", "ventolin", "epipen", "insulin pump", "cgm", "pacemaker",
     "cpap", "chemo pills", "tamoxifen", "herceptin", "melatonin", "accutane", "isotretinoin",
+    "zofran", "ondansetron", "vyvanse", "topamax", "plaquenil", "keppra", "singulair",
+    "trulicity", "farxiga", "zepbound", "latuda", "buspar", "ambien", "norco", "lasix",
+    "coumadin", "nexium", "flonase", "symbicort", "spiriva", "entresto", "imitrex",
 )
 
 # Clinical measurements and care settings: a value or a visit next to one
@@ -112,6 +119,8 @@ FINANCIAL_TERMS: tuple[str, ...] = (
     "welfare", "food stamps", "financial aid", "inherited", "inheritance", "paid off",
     "pay off", "in debt", "maxed out", "credit limit", "overdue", "garnished", "garnishment",
     "repayment plan", "settlement", "net income", "annual income", "household income",
+    "missed two payments", "missed a payment", "missed my payment", "missed 2 payments",
+    "behind on payments", "can't afford", "cant afford", "paycheck to paycheck",
 )
 
 # Lower-case lead words of general questions and requests for explanations:

@@ -69,10 +69,15 @@ class Scan:
     """Everything the recognisers found in one text."""
 
     text: str = ""
+    lowered: str = ""
+    # Whitespace-separated chunks of 16+ characters: the only places a key,
+    # token or other high-entropy secret can be.
+    long_chunks: list[str] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
     signals: Counter[str] = field(default_factory=Counter)
     tokens: list[str] = field(default_factory=list)
-    _starts: list[int] | None = None
+    # Character offset of each token in `text`.
+    token_starts: list[int] = field(default_factory=list)
     # Findings that wait for the person anchors or the public-figure spans.
     _pending_names: list[tuple[int, int, str]] = field(default_factory=list)
     _pending_topic: list[tuple[int, int, int, str]] = field(default_factory=list)
@@ -80,6 +85,10 @@ class Scan:
     _pending_address: list[tuple[int, int]] = field(default_factory=list)
     numeric_tokens: list[int] = field(default_factory=list)
     number_starts: list[int] = field(default_factory=list)
+    # Token positions and character spans of single-kind phrase hits (first
+    # person words, relations, first names, landmarks, public figures, ...).
+    kind_positions: dict[str, list[int]] = field(default_factory=dict)
+    kind_spans: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
     def add(self, category: str, start: int, end: int, kind: str, strong: bool) -> None:
         self.evidence.append(Evidence(category, start, end, kind, strong))
@@ -88,24 +97,19 @@ class Scan:
     def spans(self) -> list[tuple[int, int]]:
         return [(e.start, e.end) for e in self.evidence]
 
-    @property
-    def token_starts(self) -> list[int]:
-        """Character offset of each token, computed on first use."""
-        if self._starts is None:
-            starts: list[int] = []
-            lowered = self.text.lower()
-            if len(lowered) != len(self.text):
-                lowered = self.text
-            find = lowered.find
-            position = 0
-            for token in self.tokens:
-                found = find(token, position)
-                if found < 0:  # case mapping changed the token; fall back to a safe guess
-                    found = position
-                starts.append(found)
-                position = found + len(token)
-            self._starts = starts
-        return self._starts
+    def locate_tokens(self) -> None:
+        """Fill `token_starts`: each token is found in `lowered` after the previous one."""
+        starts: list[int] = []
+        append = starts.append
+        find = self.lowered.find
+        position = 0
+        for token in self.tokens:
+            found = find(token, position)
+            if found < 0:  # cannot happen for tokens of `lowered`; stay monotonic regardless
+                found = position
+            append(found)
+            position = found + len(token)
+        self.token_starts = starts
 
     def token_end(self, index: int) -> int:
         return self.token_starts[index] + len(self.tokens[index])
@@ -280,7 +284,7 @@ _MAX_PHRASE = 4
 
 _FIRST_PERSON = frozenset(
     {"i", "i'm", "im", "i've", "ive", "i'd", "i'll", "me", "my", "mine", "myself", "we",
-     "we're", "we've", "our", "ours", "us", "ourselves"}
+     "we're", "we've", "we'll", "we'd", "our", "ours", "us", "ourselves"}
 )  # fmt: skip
 _POSSESSIVES = frozenset({"my", "our", "his", "her", "their", "your"})
 _RELATIONS = frozenset(lexicon.RELATION_WORDS)
@@ -430,7 +434,8 @@ _register("l:gov", (
     "health card number", "green card", "alien number", "a-number", "uscis number",
     "residence permit", "bsn", "pesel", "codice fiscale", "nric", "fin number", "hkid",
     "mykad", "tfn", "tax file number", "ird number", "personnummer", "cnp", "member id",
-    "insurance id", "policy number", "state id",
+    "insurance id", "policy number", "state id", "license plate", "licence plate",
+    "number plate", "plate number", "registration number", "reg number", "tag number",
 ))  # fmt: skip
 _register("l:gov_nhs", ("nhs number", "nhs no", "nhs"))
 _register("l:gov_aadhaar", ("aadhaar", "aadhar", "aadhaar number", "aadhar number", "uidai"))
@@ -462,6 +467,7 @@ _register("l:last4", (
 ))  # fmt: skip
 _register("l:credit_score", (
     "credit score", "fico", "fico score", "credit rating", "schufa", "cibil", "credit scores",
+    "my credit", "credit dropped", "credit went", "credit is", "my score",
 ))  # fmt: skip
 _register("l:health_value", (
     "a1c", "hba1c", "blood sugar", "glucose", "blood pressure", "bp", "ldl", "hdl",
@@ -549,6 +555,21 @@ _register("l:employer_cue", (
     "job at", "i work as", "works as", "my employer", "my company", "my manager at",
     "my school", "student at", "studying at", "our company", "from work",
 ))  # fmt: skip
+_register("l:money_label", (
+    "gross", "net", "salary", "salary is", "paid", "earn", "earns", "make", "makes", "income",
+    "paycheck", "paycheque", "wage", "wages", "rent", "owe", "owes", "balance", "debt",
+    "savings", "bonus", "pension", "take home", "take-home",
+))  # fmt: skip
+# Single tokens whose positions several recognisers need; the phrase table
+# finds them in the same pass as everything else.
+_register("fp", sorted(_FIRST_PERSON))
+_register("rel", lexicon.RELATION_WORDS)
+_register("first_name", lexicon.FIRST_NAMES)
+_register("landmark", lexicon.LANDMARK_ADDRESSES)
+_register("locverb", (
+    "live", "living", "lives", "reside", "residing", "staying", "stay", "located", "based",
+    "moved", "parked", "sleeping", "hiding", "stuck", "waiting",
+))  # fmt: skip
 _register("years_old", ("years old", "year old", "yrs old", "year-old", "years-old", "yo", "y o"))
 
 # First token of a phrase -> the phrase lengths that start with it, longest first.
@@ -558,6 +579,10 @@ for _key in _PHRASES:
     _PHRASE_FIRST[_words[0]] = tuple(
         sorted(set(_PHRASE_FIRST.get(_words[0], ())) | {len(_words)}, reverse=True)
     )
+
+
+_POSITION_KINDS = frozenset({"fp", "rel", "first_name", "landmark", "public_figure", "locverb"})
+_SPAN_KINDS = frozenset({"landmark", "public_figure"})
 
 
 def _phrase_hits(tokens: list[str]) -> list[tuple[int, int, str]]:
@@ -604,6 +629,8 @@ _PASSWORD_VALUE_RE = re.compile(
 _PASSWORD_BARE_RE = re.compile(r"[ \t]+[\"'`]?([^\s\"'`]{6,64})")
 # "ops@acme.io / Summer2024!", "login: jdoe / hunter22": an account, a slash, a secret.
 _LOGIN_PAIR_RE = re.compile(r"[ \t]*(?:/|\||:)[ \t]*[\"'`]?([^\s\"'`/|]{4,64})")
+_CODE_VALUE_RE = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?:\(.*|\[.*|\.[A-Za-z_]\w*)")
+_CLI_PASSWORD_RE = re.compile(r"(?:--password[= ]|--pass[= ]|(?<=\s)-p(?=\S))[\"']?([^\s\"']{4,64})")
 _PROSE_AFTER_RE = re.compile(r"[ \t]+([a-z]{2,})\b")
 _PIN_VALUE_RE = re.compile(
     r"\s*(?:is\s+now|changed\s+to|would\s+be|is|was|=|:|#|-|to)?\s*[\"']?(\d{4,8})\b",
@@ -621,6 +648,12 @@ _ADDRESS_AFTER_CUE_RE = re.compile(
     r"\d{1,6}[A-Za-z]?,?\s+[A-ZÀ-Ýa-zà-ÿ][\w'’.-]*(?:\s+[\w'’.-]+){0,3}"
     r"|[A-ZÀ-Ý][\w'’.-]*(?:\s+[\w'’.-]+){0,3}?\s+\d{1,5}[A-Za-z]?\b"
     r"|(?:PSC|Unit|CMR)\s+\d{3,4},?\s+Box\s+\d{3,4}|(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5})"
+)
+_MONEY_LABEL_VALUE_RE = re.compile(
+    r"[ \t]*(?:is|of|was|:|=|about|around|roughly|only|like|me|us|him|her)?[ \t]*"
+    r"(?:about|around|roughly|only|like)?[ \t]*(\$?\d{1,3}(?:,\d{3})+(?:\.\d\d)?|\$?\d{3,7}(?:\.\d\d)?"
+    r"|\d{1,3}(?:\.\d)?\s?k)\b(?!\s*(?:%|percent|years?|months?|weeks?|days?|hours?|minutes?|"
+    r"people|times|miles|km|calories|steps|words))"
 )
 _MED_VALUE_RE = re.compile(r"[ \t]+(?:\d+\s?(?:mg|mcg|ml)\s+(?:of\s+)?)?([A-Za-z][\w-]{3,})")
 _OTP_VALUE_RE = re.compile(r"[^\d\n]{0,30}?(?<!\d)(\d{3}[- ]\d{3}|\d{4,8})\b")
@@ -642,6 +675,7 @@ _SECRET_VALUE_RE = re.compile(
 _BEARER_VALUE_RE = re.compile(r"\s+([A-Za-z0-9\-._~+/]{20,}=*)")
 _IMEI_VALUE_RE = re.compile(r"[^\d\n]{0,30}?(\d{2}[- ]?\d{6}[- ]?\d{6}[- ]?\d{1,2})\b")
 _SERIAL_VALUE_RE = re.compile(
+    r"(?:\s+(?:of|on|for)\s+(?:my|our|his|her|the|their)\s+(?:[\w'-]+\s+){0,3}?(?=is\b|:))?"
     r"\s*(?:is|:|#|=|-|no\.?|number)?\s*[:#]?\s*[\"']?([A-Za-z0-9][A-Za-z0-9-]{5,40})\b",
     re.IGNORECASE,
 )
@@ -738,7 +772,6 @@ _SSN_RE = re.compile(r"\d{3}([- ]?)\d{2}\1\d{4}(?![\w-])")
 _CONTEXT_SSN_RE = re.compile(r"ssn|ss#|social|socsec|\btin\b|itin|taxpayer")
 _IBAN_RE = re.compile(r"[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}(?![\w])")
 _NINO_RE = re.compile(r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
-_NINO_GATE_RE = re.compile(r"\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
 _NINO_BAD_PREFIX = frozenset({"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"})
 _API_KEY_PREFIXES = (
     "sk-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "AKIA", "ASIA",
@@ -779,7 +812,7 @@ _MAC_RE = re.compile(
     r"[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:-])"
     r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}(?![\w.])"
 )
-_MAC_GATE_RE = re.compile(r"[:-][0-9A-Fa-f]{2}[:-][0-9A-Fa-f]{2}[:-]|\.[0-9A-Fa-f]{4}\.")
+_MAC_GATE_RE = re.compile(r"[:-][0-9A-Fa-f]{2}[:-][0-9A-Fa-f]{2}[:-]")
 _MAC_PLACEHOLDERS = frozenset(
     {"000000000000", "ffffffffffff", "001122334455", "0123456789ab", "aabbccddeeff",
      "123456789abc", "112233445566", "abcdefabcdef", "deadbeefcafe", "001a2b3c4d5e"}
@@ -879,6 +912,7 @@ _DOSAGE_RE = re.compile(
     re.IGNORECASE,
 )
 _DIGIT_RE = re.compile(r"\d")
+_DIGIT_CHARS = frozenset("0123456789")
 _SENTENCE_END_RE = re.compile(r"[.!?;]\s|\n")
 _PLACEHOLDER_VALUE_RE = re.compile(
     r"(?:your|my|<|\[|\{|\$|%|x{3,}|\*{3,}|\.{3}|changeme|example|sample|dummy|test|fake|"
@@ -917,7 +951,10 @@ def _anchored(regex: re.Pattern[str], text: str, starts: list[int]) -> Iterator[
 
 
 def _overlaps(spans: list[tuple[int, int]], start: int, end: int) -> bool:
-    return any(s < end and start < e for s, e in spans)
+    for s, e in spans:  # noqa: SIM110 - a plain loop beats any() on this hot path
+        if s < end and start < e:
+            return True
+    return False
 
 
 def _window(text: str, start: int, end: int, width: int = 40) -> str:
@@ -960,6 +997,8 @@ def _secret_value_ok(value: str) -> bool:
         return False
     if "example" in low or "xxxx" in low or "****" in low or "your" in low:
         return False
+    if _CODE_VALUE_RE.fullmatch(stripped):
+        return False  # input("Password: "), user.password, getpass(), settings[...]
     if len(set(low)) == 1 or _looks_placeholder(stripped) and not any(c.isdigit() for c in stripped[3:]):
         return False
     return not any(marker in stripped for marker in _ENV_REFERENCE_MARKERS)
@@ -1183,7 +1222,7 @@ def _scan_iban(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
 
 def _scan_keys(text: str, scan: Scan) -> None:
     signals = scan.signals
-    if any(prefix in text for prefix in _API_KEY_PREFIXES):
+    if any(prefix in chunk for chunk in scan.long_chunks for prefix in _API_KEY_PREFIXES):
         for m in _API_KEY_RE.finditer(text):
             if not _boundary_before(text, m.start(), "-"):
                 continue
@@ -1198,9 +1237,13 @@ def _scan_keys(text: str, scan: Scan) -> None:
     if "-----BEGIN" in text:
         for m in _PEM_RE.finditer(text):
             scan.add("credential", m.start(), m.end(), "private_key", True)
-    if "eyJ" in text:
+    if scan.long_chunks and "eyJ" in text:
         for m in _JWT_RE.finditer(text):
             scan.add("credential", m.start(), m.end(), "jwt", True)
+    if " -p" in text or "--pass" in text:
+        for m in _CLI_PASSWORD_RE.finditer(text):
+            if _complex_secret(m.group(1)):
+                scan.add("credential", m.start(1), m.end(1), "cli_password", True)
     if "://" in text:
         for m in _URL_CRED_RE.finditer(text):
             password = m.group(2)
@@ -1210,15 +1253,25 @@ def _scan_keys(text: str, scan: Scan) -> None:
                 signals["secret_placeholder"] += 1
 
 
+def _high_entropy_candidates(text: str, scan: Scan) -> Iterator[tuple[int, int, str]]:
+    """Yield (start, end, value) of 20+ character key-alphabet runs inside long chunks."""
+    position = 0
+    for chunk in scan.long_chunks:
+        offset = text.find(chunk, position)
+        position = offset + len(chunk)
+        for m in _HIGH_ENTROPY_RE.finditer(chunk):
+            start = offset + m.start()
+            if _boundary_before(text, start, "/+=.-"):
+                yield start, offset + m.end(), m.group()
+
+
 def _scan_high_entropy(text: str, scan: Scan) -> None:
-    if not any(len(t) >= 16 for t in scan.tokens) and "/" not in text and "+" not in text:
+    if not scan.long_chunks:
         return
     taken = scan.spans()
-    for m in _HIGH_ENTROPY_RE.finditer(text):
-        start, end = m.span()
-        if not _boundary_before(text, start, "/+=.-") or _overlaps(taken, start, end):
+    for start, end, value in _high_entropy_candidates(text, scan):
+        if _overlaps(taken, start, end):
             continue
-        value = m.group()
         if _UUID_RE.fullmatch(value):
             scan.signals["uuid"] += 1
             continue
@@ -1238,7 +1291,7 @@ def _scan_high_entropy(text: str, scan: Scan) -> None:
 
 def _scan_devices(text: str, scan: Scan) -> None:
     signals = scan.signals
-    if _MAC_GATE_RE.search(text):
+    if (text.count(":") >= 5 or text.count("-") >= 5) and _MAC_GATE_RE.search(text):
         for m in _MAC_RE.finditer(text):
             if not _boundary_before(text, m.start(), ":-."):
                 continue
@@ -1276,9 +1329,8 @@ def _scan_devices(text: str, scan: Scan) -> None:
 def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
     signals = scan.signals
     tokens = scan.tokens
-    for landmark in lexicon.LANDMARK_ADDRESSES:
-        if landmark in lowered:
-            signals["address_landmark"] += 1
+    landmarks = scan.kind_spans.get("landmark", [])
+    signals["address_landmark"] = len(landmarks)
     suffixes = _STREET_SUFFIXES.intersection(tokens)
     for i, tok in enumerate(tokens if suffixes else ()):
         if tok not in suffixes or i == 0:
@@ -1305,8 +1357,7 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
         end = scan.token_end(i)
         if end < len(text) and text[end] == "." and tok in ("st", "ave", "rd", "blvd", "dr", "ln"):
             end += 1
-        span_text = text[m.start() : end].lower()
-        if any(lm in span_text for lm in lexicon.LANDMARK_ADDRESSES):
+        if landmarks and _overlaps(landmarks, m.start(), end):
             continue
         scan.add("address", m.start(), end, "street_address", True)
     for i in scan.numeric_tokens:
@@ -1361,8 +1412,7 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
     for start, end in scan._pending_address:
         if _overlaps(streets, start, end):
             continue
-        chunk = text[start:end].lower()
-        if any(lm in chunk for lm in lexicon.LANDMARK_ADDRESSES):
+        if landmarks and _overlaps(landmarks, start, end):
             continue
         scan.add("address", start, end, "street_after_cue", True)
         streets.append((start, end))
@@ -1399,17 +1449,13 @@ def _scan_money(text: str, scan: Scan) -> list[tuple[int, int]]:
 # Label-driven recognisers
 
 
-def _scan_labels(text: str, scan: Scan, hits: list[tuple[int, int, str]], taken: list) -> None:
+def _scan_labels(
+    text: str, scan: Scan, labels: dict[tuple[int, str], int], taken: list[tuple[int, int]]
+) -> None:
     """Read the value after every label phrase found in the token stream."""
     signals = scan.signals
     tokens = scan.tokens
-    # Keep only the longest label of each kind starting at a token.
-    longest: dict[tuple[int, str], int] = {}
-    for i, size, kind in hits:
-        if kind.startswith("l:") and size > longest.get((i, kind), 0):
-            longest[(i, kind)] = size
-
-    for (i, kind), size in sorted(longest.items()):
+    for (i, kind), size in sorted(labels.items()):
         last = i + size - 1
         pos = scan.token_end(last)
         start = scan.token_starts[i]
@@ -1445,6 +1491,10 @@ def _scan_labels(text: str, scan: Scan, hits: list[tuple[int, int, str]], taken:
             m = _NAME_AFTER_RE.match(text, pos)
             if m and len(m.group(1).split()) >= 2 and _name_ok(m.group(1)):
                 scan._pending_names.append((m.start(1), m.end(1), "name_after_verb"))
+        elif kind == "l:money_label":
+            m = _MONEY_LABEL_VALUE_RE.match(text, pos)
+            if m and not _overlaps(taken, *m.span(1)):
+                scan._pending_money.append(m.span(1))
         elif kind == "l:employer_cue":
             signals["employer_cue"] += 1
         elif kind == "l:pin":
@@ -1692,23 +1742,20 @@ def _scan_names(text: str, scan: Scan, hits: list[tuple[int, int, str]]) -> None
     signals = scan.signals
     tokens = scan.tokens
     found = scan._pending_names
-    public_spans: list[tuple[int, int]] = []
-    for i, size, kind in hits:
-        if kind == "public_figure":
-            public_spans.append((scan.token_starts[i], scan.token_end(i + size - 1)))
-            signals["public_figure"] += 1
+    public_spans = scan.kind_spans.get("public_figure", [])
+    signals["public_figure"] = len(public_spans)
     # "my wife Anna", "her boss, Tom Reed"
-    for i in range(1, len(tokens)):
-        if tokens[i] in _RELATIONS and tokens[i - 1] in _POSSESSIVES:
+    for i in scan.kind_positions.get("rel", ()):
+        if i and tokens[i - 1] in _POSSESSIVES:
             m = _RELATION_VALUE_RE.match(text, scan.token_end(i))
             if m and _name_ok(m.group(1)):
                 found.append((m.start(1), m.end(1), "name_relation"))
     # A known first name followed by a capitalised word that is not prose.
-    candidates = _FIRST_NAMES.intersection(tokens)
-    if candidates:
+    first_names = scan.kind_positions.get("first_name", ())
+    if first_names:
         starts = scan.token_starts
-        for i in range(len(tokens) - 1):
-            if tokens[i] not in candidates:
+        for i in first_names:
+            if i + 1 >= len(tokens):
                 continue
             s0 = starts[i]
             if not text[s0 : s0 + 1].isupper():
@@ -1732,23 +1779,21 @@ def _scan_names(text: str, scan: Scan, hits: list[tuple[int, int, str]]) -> None
             signals["full_name"] += 1
 
 
-def _anchor_positions(tokens: list[str]) -> tuple[list[int], list[int]]:
-    first_person = [i for i, tok in enumerate(tokens) if tok in _FIRST_PERSON]
-    relation = [
-        i
-        for i, tok in enumerate(tokens)
-        if tok in _RELATIONS
-        and i > 0
-        and (tokens[i - 1] in _POSSESSIVES or (i > 1 and tokens[i - 2] in _POSSESSIVES))
-    ]
-    return first_person, relation
-
-
 def _near(positions: list[int], index: int, window: int) -> bool:
     k = bisect_left(positions, index - window)
     return k < len(positions) and positions[k] <= index + window
 
 
+_REQUEST_VERBS = frozenset(
+    {"give", "tell", "show", "help", "explain", "let", "teach", "remind", "send", "write",
+     "find", "get", "make", "draft", "suggest", "recommend", "walk", "guide", "email", "text"}
+)  # fmt: skip
+_QUESTION_AUXILIARIES = frozenset({"do", "can", "should", "could", "would", "will", "shall", "might", "may"})
+_IMPLIED_SELF = frozenset(
+    {"diagnosed", "started", "taking", "prescribed", "been", "got", "having", "suffering",
+     "pregnant", "earning", "making", "owe", "owing", "behind", "recovering", "admitted",
+     "discharged", "tested", "struggling", "dealing", "living", "currently", "just"}
+)  # fmt: skip
 _LOCATION_VERBS = frozenset(
     {"live", "living", "lives", "reside", "residing", "staying", "stay", "located", "based",
      "moved", "parked", "sleeping", "hiding", "stuck", "waiting"}
@@ -1766,17 +1811,41 @@ def _scan_topics(
     """Health, money and location facts: a topic term tied to a person nearby."""
     signals = scan.signals
     tokens = scan.tokens
-    first_person, relation = _anchor_positions(tokens)
+    # "give me a meal plan", "how do I help": the writer asks, they disclose nothing.
+    first_person = [
+        i
+        for i in scan.kind_positions.get("fp", ())
+        if not (
+            i
+            and (
+                (tokens[i] == "me" and tokens[i - 1] in _REQUEST_VERBS)
+                or (tokens[i] == "i" and tokens[i - 1] in _QUESTION_AUXILIARIES)
+            )
+        )
+    ]
+    relation = [
+        i
+        for i in scan.kind_positions.get("rel", ())
+        if i and (tokens[i - 1] in _POSSESSIVES or (i > 1 and tokens[i - 2] in _POSSESSIVES))
+    ]
     signals["first_person"] = len(first_person)
     signals["relation"] = len(relation)
     name_tokens: list[int] = []
     if any(e.category == "person_name" for e in scan.evidence):
         starts = scan.token_starts
         name_tokens = [bisect_left(starts, e.start) for e in scan.evidence if e.category == "person_name"]
-    anchors = sorted(first_person + relation + name_tokens)
+    boundaries = [m.end() for m in _SENTENCE_END_RE.finditer(text)]
+    # "Diagnosed with ADHD at 34", "Started on Vyvanse", "Owe 3k on my card":
+    # a sentence opening on such a verb speaks about the writer.
+    implied: list[int] = []
+    if tokens:
+        starts = scan.token_starts
+        sentence_starts = [0] + [bisect_left(starts, b) for b in boundaries]
+        implied = [i for i in sentence_starts if i < len(tokens) and tokens[i] in _IMPLIED_SELF]
+    signals["implied_self"] = len(implied)
+    anchors = sorted(first_person + relation + name_tokens + implied)
     # A fact is tied to a person only within one sentence: "I'm on my phone.
     # A 30-year mortgage of $300,000 ..." discloses nothing about the writer.
-    boundaries = [m.end() for m in _SENTENCE_END_RE.finditer(text)] if anchors else []
 
     def anchored(index: int) -> bool:
         if not anchors:
@@ -1804,13 +1873,15 @@ def _scan_topics(
                      "location_cue", False)  # fmt: skip
         elif kind == "years_old":
             signals["age"] += 1
+    done: set[tuple[int, int, str]] = set()
     for i, start, end, kind in scan._pending_topic:
-        if anchored(i):
+        if (start, end, kind) not in done and anchored(i):
+            done.add((start, end, kind))
             category = "financial" if kind == "credit_score_value" else "health"
             scan.add(category, start, end, kind, kind != "med_context")
     # "we live next to ...", "my kids are staying at ..."
     n = len(tokens)
-    for i in [k for k, tok in enumerate(tokens) if tok in _LOCATION_VERBS]:
+    for i in scan.kind_positions.get("locverb", ()):
         j = i + 1
         if j < n and tokens[j] in _LOCATION_ADVERBS:
             j += 1
@@ -1818,8 +1889,10 @@ def _scan_topics(
             scan.add("location", scan.token_starts[i], scan.token_end(j), "location_cue", False)
     if money or scan._pending_money:
         starts = scan.token_starts
+        added: list[tuple[int, int]] = []
         for start, end in money + scan._pending_money:
-            if anchored(bisect_left(starts, start)):
+            if not _overlaps(added, start, end) and anchored(bisect_left(starts, start)):
+                added.append((start, end))
                 scan.add("financial", start, end, "money_anchored", False)
     if _DIGIT_RE.search(text) and ("mg" in text or "ml" in text or "units" in text or "mcg" in text
                                    or "iu" in text.lower()):  # fmt: skip
@@ -1845,8 +1918,8 @@ def _scan_context(text: str, scan: Scan) -> None:
         signals["question_mark_end"] = 1
     signals["question_marks"] = text.count("?")
     sample = text[:20_000]
-    signals["code_cue"] = sum(1 for marker in _CODE_MARKERS if marker in sample)
-    signals["env_reference"] = sum(1 for marker in _ENV_REFERENCE_MARKERS if marker in sample)
+    signals["code_cue"] = sum(map(sample.__contains__, _CODE_MARKERS))
+    signals["env_reference"] = sum(map(sample.__contains__, _ENV_REFERENCE_MARKERS))
 
 
 def count_digits(text: str) -> int:
@@ -1868,15 +1941,37 @@ def scan(text: str) -> Scan:
         return result
     lowered = text.lower()
     if len(lowered) != len(text):
-        lowered = text
-        result.tokens = [t.lower().replace("’", "'") for t in _TOKEN_RE.findall(text)]
-    else:
-        result.tokens = _TOKEN_RE.findall(lowered.replace("’", "'"))
+        # A case mapping changed the length ("İ" lowers to two characters): lower
+        # character by character instead, so offsets stay those of `text`.
+        lowered = "".join(c.lower()[:1] for c in text)
+    if "’" in lowered:
+        lowered = lowered.replace("’", "'")  # one character for one: offsets hold
+    result.tokens = _TOKEN_RE.findall(lowered)
     if "_" in text:
         # Split snake_case and ENV_VAR names so "DB_PASSWORD" reads as a label.
         result.tokens = [part for tok in result.tokens for part in tok.split("_") if part]
+    result.lowered = lowered
+    result.locate_tokens()
+    result.long_chunks = [chunk for chunk in text.split() if len(chunk) >= 16]
     hits = _phrase_hits(result.tokens)
-    result.numeric_tokens = [i for i, t in enumerate(result.tokens) if t[0].isdigit()]
+    positions: dict[str, list[int]] = {}
+    spans: dict[str, list[tuple[int, int]]] = {}
+    labels: dict[tuple[int, str], int] = {}
+    topics: list[tuple[int, int, str]] = []
+    for i, size, kind in hits:
+        if kind in _POSITION_KINDS:
+            positions.setdefault(kind, []).append(i)
+            if kind in _SPAN_KINDS:
+                spans.setdefault(kind, []).append((result.token_starts[i], result.token_end(i + size - 1)))
+        elif kind[:2] == "l:":
+            # Keep only the longest label of each kind starting at a token.
+            if size > labels.get((i, kind), 0):
+                labels[(i, kind)] = size
+        else:
+            topics.append((i, size, kind))
+    result.kind_positions = positions
+    result.kind_spans = spans
+    result.numeric_tokens = [i for i, t in enumerate(result.tokens) if t[0] in _DIGIT_CHARS]
     if result.numeric_tokens:
         # Where a number may begin: each number token, and the sign or bracket before it.
         starts = result.token_starts
@@ -1897,11 +1992,13 @@ def scan(text: str) -> Scan:
     if n_digits >= 8:
         _scan_iban(text, result, taken)
     # Labelled values first: a label says what a number is better than its shape.
-    _scan_labels(text, result, hits, taken)
+    _scan_labels(text, result, labels, taken)
     if n_digits >= 7:
         _scan_numbers(text, result, taken, n_digits)
-    if n_digits >= 6 and _NINO_GATE_RE.search(text):
-        for m in _NINO_RE.finditer(text):
+    nino_starts = [result.token_starts[i] - 3 for i in result.numeric_tokens if len(result.tokens[i]) == 2]
+    if n_digits >= 6 and nino_starts:
+        # "QQ 12 34 56 C": the letters sit three characters before the first pair.
+        for m in _anchored(_NINO_RE, text, [s for s in nino_starts if s >= 0]):
             start, end = m.span()
             if (
                 _boundary_before(text, start)
@@ -1917,6 +2014,6 @@ def scan(text: str) -> Scan:
         money = _scan_money(text, result)
     _scan_addresses(text, result, lowered)
     _scan_names(text, result, hits)
-    _scan_topics(text, result, hits, money)
+    _scan_topics(text, result, topics, money)
     _scan_context(text, result)
     return result

@@ -224,6 +224,11 @@ class _Slots(dict):
             return str(r.randrange(100, 1000))
         if key == "four_digits":
             return str(r.randrange(1000, 10000))
+        if key == "fin_topic":
+            return v.choice(T.FIN_TOPICS)
+        if key == "item":
+            return v.choice(("laptop", "sofa", "used car", "bike", "camera", "phone plan",
+                             "gym membership", "flight to Rome", "concert ticket"))  # fmt: skip
         if key == "celebrity":
             return v.choice(T.CELEBRITIES)
         if key == "letter":
@@ -434,6 +439,8 @@ _NEGATIVE_WEIGHTS = {
     "neg:topic_question": 3.0, "neg:first_person_no_data": 3.0, "neg:trap_invalid": 2.5,
     "neg:public_figure": 1.5, "neg:fiction": 1.0, "neg:code_no_secret": 1.5,
     "neg:numbers_not_pii": 2.0, "neg:ordinary": 2.0, "neg:generic": 2.5,
+    "neg:money_context": 1.5, "neg:compositional": 3.0, "neg:redacted": 3.0,
+    "neg:health_general": 2.0, "neg:finance_general": 1.5,
 }  # fmt: skip
 
 
@@ -453,6 +460,7 @@ def generate(n_examples: int, seed: int = 0) -> list[Example]:
     for t in positives:
         pos_families.setdefault(t[3], []).append(t)
     pos_family_names = sorted(pos_families)
+    redactable = [t for t in positives if t[3] in _REDACTABLE_FAMILIES]
 
     examples: list[Example] = []
     for _ in range(n_examples):
@@ -474,6 +482,14 @@ def generate(n_examples: int, seed: int = 0) -> list[Example]:
             if family == "neg:generic":
                 text, template_id = _generic_topic_prompt(slots, rng)
                 text = style.literal(text)
+            elif family == "neg:compositional":
+                text, template_id = _compositional_negative(rng, slots)
+                text = style.literal(text)
+            elif family == "neg:redacted":
+                # The twin of a disclosing message with every value blanked out.
+                template_id, _, _, _, template = rng.choice(redactable)
+                text = _render(template, _RedactedSlots(values), style)
+                template_id += ":redacted"
             else:
                 template_id, label, categories, family, template = rng.choice(negatives_by_family[family])
                 text = _render(template, slots, style)
@@ -487,11 +503,104 @@ def template_split(
     examples: list[Example], seed: int, test_fraction: float = 0.2
 ) -> tuple[list[int], list[int]]:
     """Split example indices so that no template appears on both sides."""
-    template_ids = sorted({e.template for e in examples})
+
+    # A redacted twin stays on the same side as the template it was made from.
+    def group(example: Example) -> str:
+        return example.template.removesuffix(":redacted")
+
+    template_ids = sorted({group(e) for e in examples})
     rng = random.Random(f"split-{seed}")
     rng.shuffle(template_ids)
     n_test = max(1, round(len(template_ids) * test_fraction))
     test_templates = set(template_ids[:n_test])
-    train_idx = [i for i, e in enumerate(examples) if e.template not in test_templates]
-    test_idx = [i for i, e in enumerate(examples) if e.template in test_templates]
+    train_idx = [i for i, e in enumerate(examples) if group(e) not in test_templates]
+    test_idx = [i for i, e in enumerate(examples) if group(e) in test_templates]
     return train_idx, test_idx
+
+
+# ---------------------------------------------------------------------------
+# Contrast negatives: the same context with nothing disclosed
+
+
+# Slots whose value discloses something; a redacted twin replaces them all.
+_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "email": ("[email]", "<email address>", "[REDACTED]", "name@example.com", "xxx@xxx.com"),
+    "phone": ("[phone]", "XXX-XXX-XXXX", "<phone number>", "[REDACTED]", "(XXX) XXX-XXXX"),
+    "address": ("[address]", "<street address>", "[REDACTED]", "123 Main Street"),
+    "gps": ("[location]", "<coordinates>", "XX.XXXX, YY.YYYY"),
+    "dob": ("[date of birth]", "DD/MM/YYYY", "XX/XX/XXXX", "[REDACTED]"),
+    "dob_iso": ("YYYY-MM-DD", "[dob]"),
+    "ssn": ("XXX-XX-XXXX", "***-**-****", "[SSN]", "000-00-0000"),
+    "ssn_nodash": ("XXXXXXXXX", "[SSN]"),
+    "passport": ("[passport number]", "XXXXXXXXX", "<passport>"),
+    "dl": ("[license number]", "XXXXXXX", "<DL number>"),
+    "tax": ("[tax id]", "XX-XXXXXXX"),
+    "nino": ("XX 00 00 00 X", "[NI number]"),
+    "sin": ("XXX XXX XXX", "[SIN]"),
+    "aadhaar": ("XXXX XXXX XXXX", "[Aadhaar]"),
+    "nhs": ("XXX XXX XXXX", "[NHS number]"),
+    "card": ("XXXX XXXX XXXX XXXX", "**** **** **** ****", "[card number]", "<card>"),
+    "exp": ("MM/YY", "XX/XX"),
+    "cvv": ("XXX", "***"),
+    "iban": ("[IBAN]", "XX00 XXXX XXXX XXXX XXXX XX", "<iban>"),
+    "routing": ("[routing number]", "XXXXXXXXX"),
+    "account": ("[account number]", "XXXXXXXX"),
+    "sort": ("XX-XX-XX", "[sort code]"),
+    "bic": ("[BIC]", "XXXXXXXX"),
+    "password": ("********", "[REDACTED]", "<your password>", "***", "[password]"),
+    "pin": ("****", "[PIN]", "XXXX"),
+    "pin2": ("****", "[code]"),
+    "otp": ("XXXXXX", "[code]", "******"),
+    "otp2": ("XXXXXX",),
+    "otp3": ("XXXXXX",),
+    "api_key": ("YOUR_API_KEY", "<api key>", "sk-...", "[REDACTED]", "${API_KEY}"),
+    "token": ("<token>", "YOUR_TOKEN", "[REDACTED]", "${TOKEN}"),
+    "jwt": ("<jwt>", "[token]", "eyJ..."),
+    "pem": ("<private key omitted>", "[REDACTED KEY]"),
+    "aws": ("XXXXXXXXXXXXXXXX",),
+    "seed_phrase": ("[12 words omitted]", "<seed phrase>"),
+    "imei": ("[IMEI]", "XXXXXXXXXXXXXXX", "<imei>"),
+    "mac": ("XX:XX:XX:XX:XX:XX", "[MAC]", "00:00:00:00:00:00"),
+    "serial": ("[serial]", "XXXXXXXX", "<serial number>"),
+    "ip": ("x.x.x.x", "[IP]", "<ip address>"),
+    "vin": ("[VIN]", "XXXXXXXXXXXXXXXXX"),
+    "android_id": ("[device id]", "XXXXXXXXXXXXXXXX"),
+    "name": ("[name]", "<customer name>", "John Doe", "Jane Doe", "[REDACTED]"),
+    "name2": ("[name]", "Jane Doe"),
+    "first": ("[name]", "there"),
+    "username": ("[username]", "<user>"),
+}
+# Families whose disclosure is a value that can be blanked out.
+_REDACTABLE_FAMILIES = frozenset(
+    {"pos:email", "pos:phone", "pos:address", "pos:date_of_birth", "pos:government_id",
+     "pos:payment_card", "pos:bank_account", "pos:credential", "pos:device_id"}
+)  # fmt: skip
+
+
+class _RedactedSlots(_Slots):
+    def _make(self, key: str) -> str:
+        placeholders = _PLACEHOLDERS.get(key)
+        if placeholders is not None:
+            return self.v.choice(placeholders)
+        return super()._make(key)
+
+
+def _compositional_negative(rng: random.Random, slots: _Slots) -> tuple[str, str]:
+    """Return (text, template_id) for a first-person or identifier prompt disclosing nothing."""
+    kind = rng.randrange(3)
+    if kind == 0:
+        index = rng.randrange(len(T.IDENTIFIER_QUESTIONS))
+        noun = rng.choice(T.IDENTIFIER_NOUNS)
+        return T.IDENTIFIER_QUESTIONS[index].format(noun=noun), f"neg:identifier_question:{index}"
+    if kind == 1:
+        index = rng.randrange(len(T.EVERYDAY_PROBLEMS))
+        text = (
+            f"{rng.choice(T.EVERYDAY_SUBJECTS)} {T.EVERYDAY_PROBLEMS[index]}, {rng.choice(T.EVERYDAY_ASKS)}"
+        )
+        return text, f"neg:everyday:{index}"
+    index = rng.randrange(len(T.PROFESSIONAL_TOPICS))
+    text = (
+        f"I'm a {rng.choice(T.PROFESSIONS)} and I need to explain {T.PROFESSIONAL_TOPICS[index]} "
+        f"to {rng.choice(T.PROFESSIONAL_AUDIENCES)}. {rng.choice(('Keep it simple.', 'Any tips?', ''))}"
+    ).strip()
+    return text, f"neg:professional:{index}"

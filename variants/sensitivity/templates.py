@@ -684,3 +684,183 @@ LONG_FILLERS = (
     "to seventy years old.",
 )
 # fmt: on
+
+# fmt: off
+# Prices, budgets and sums that describe nobody's finances.
+NEGATIVE["money_context"] = (
+    "The {item} costs {money_small}; is that a fair price?",
+    "Compare the monthly payment on a {money} mortgage at 5% and at 6%.",
+    "Is {money_small} too much for a used road bike?",
+    "Our team budget for the offsite is {money_small}; suggest a venue.",
+    "A company earns {money} in revenue and spends {money2}; what's the margin?",
+    "If I invest {money_small} a month at 6% for 20 years, what do I end up with?",
+    "Tickets are {money_small} each, how much for a family of four?",
+    "The city approved {money} for new bike lanes.",
+    "Write a product listing for a laptop priced at {money_small}.",
+    "What's the sales tax on a {money_small} purchase in Texas?",
+    "Grants of up to {money} are available for small nonprofits.",
+    "Is a {money} salary good for a junior developer in {city}, in general?",
+)
+# fmt: on
+
+# Parts for compositional negatives (see synth.py).
+IDENTIFIER_NOUNS = (
+    "social security number",
+    "SSN",
+    "passport number",
+    "credit card number",
+    "card's CVV",
+    "IBAN",
+    "bank account number",
+    "routing number",
+    "password",
+    "PIN",
+    "2FA code",
+    "IMEI",
+    "MAC address",
+    "serial number",
+    "home address",
+    "date of birth",
+    "driver's license number",
+    "tax ID",
+    "API key",
+    "email address",
+    "phone number",
+    "national insurance number",
+    "medical records",
+    "credit report",
+    "salary",
+    "bank statements",
+    "health insurance card",
+)
+IDENTIFIER_QUESTIONS = (
+    "Can my employer ask for my {noun}?",
+    "Is it safe to share my {noun} online?",
+    "Where can I find my {noun}?",
+    "How do I change my {noun}?",
+    "Should I give my {noun} to someone who calls me?",
+    "What can someone do with my {noun}?",
+    "How do I protect my {noun}?",
+    "Why does the bank need my {noun}?",
+    "Is it risky to email my {noun}?",
+    "How often should I update my {noun}?",
+    "Do I have to give my landlord my {noun}?",
+    "What should I do if I lost my {noun}?",
+    "Can a website store my {noun} without asking?",
+    "Who is allowed to see my {noun}?",
+)
+EVERYDAY_SUBJECTS = (
+    "My laptop",
+    "My code",
+    "My dog",
+    "My sourdough",
+    "My team",
+    "My garden",
+    "My car",
+    "My kid's science project",
+    "My presentation",
+    "My resume",
+    "My spreadsheet",
+    "My bike",
+    "My phone",
+    "My houseplant",
+    "My novel draft",
+    "My Python script",
+    "My startup's website",
+    "My apartment's wifi",
+    "My cat",
+    "My morning routine",
+    "My wife's cake recipe",
+    "My son's homework",
+    "My dad's old camera",
+    "Our kitchen sink",
+    "My running plan",
+)
+EVERYDAY_PROBLEMS = (
+    "keeps crashing",
+    "is really slow",
+    "won't start",
+    "needs a better structure",
+    "looks boring",
+    "has a weird smell",
+    "needs a catchy name",
+    "isn't working",
+    "is due tomorrow",
+    "keeps beeping",
+    "needs a makeover",
+    "got rejected twice",
+)
+EVERYDAY_ASKS = (
+    "any ideas?",
+    "what should I check first?",
+    "how do I fix it?",
+    "can you suggest improvements?",
+    "where do I start?",
+    "what would you recommend?",
+)
+PROFESSIONS = (
+    "nurse",
+    "pharmacist",
+    "teacher",
+    "financial advisor",
+    "HR manager",
+    "security engineer",
+    "bank teller",
+    "social worker",
+    "paramedic",
+    "accountant",
+)
+PROFESSIONAL_TOPICS = (
+    "how insulin works",
+    "the basics of credit scores",
+    "why password reuse is risky",
+    "how IBANs are checked",
+    "warning signs of depression",
+    "how to read a lab report",
+    "the side effects of common antidepressants",
+    "how identity theft happens",
+    "what a healthy blood pressure is",
+    "how compound interest grows debt",
+    "safe storage of API keys",
+    "what 2FA protects against",
+)
+PROFESSIONAL_AUDIENCES = (
+    "new patients",
+    "my students",
+    "new hires",
+    "clients",
+    "a community workshop",
+    "our support team",
+)
+
+# fmt: off
+# General health and money questions: the topic words of a disclosure, nobody's facts.
+NEGATIVE["health_general"] = (
+    "What are the first signs of {condition}?", "How is {condition} usually diagnosed?",
+    "What lifestyle changes help with {condition}?", "Is {condition} more common in women?",
+    "How long does {med} take to start working, typically?", "Can {med} be taken with food?",
+    "What's the usual starting dose of {med} for adults?", "Why do doctors prescribe {med}?",
+    "Write a short explainer on {condition} for a school newsletter.",
+    "Give me a meal plan for someone managing {condition}.",
+    "How can you support a coworker who has {condition}?",
+    "What questions should a patient ask about {med}?", "List common myths about {condition}.",
+    "How do you tell if someone is having a panic attack?", "What causes high cholesterol?",
+    "Create a weekly exercise plan for people with {condition}.",
+    "What's the difference between {condition} and {condition2}?",
+    "Summarize recent research on {condition} treatments.",
+)
+NEGATIVE["finance_general"] = (
+    "How does {fin_topic} work?", "Explain {fin_topic} to a teenager.",
+    "What are the pros and cons of {fin_topic}?", "Write a blog post about {fin_topic}.",
+    "What mistakes do people make with {fin_topic}?", "Give me a checklist for {fin_topic}.",
+    "How do lenders look at {fin_topic}?", "Is {fin_topic} a good idea in a recession, generally?",
+    "What's a typical interest rate for {fin_topic} these days?",
+    "Compare {fin_topic} with a high-yield savings account.",
+)
+FIN_TOPICS = (
+    "a credit score", "a 401k match", "student loan refinancing", "debt consolidation",
+    "a home equity loan", "an emergency fund", "a Roth IRA", "payday loans",
+    "a balance transfer card", "bankruptcy", "a mortgage pre-approval", "index funds",
+    "overdraft protection", "a personal budget", "child support payments", "a pension",
+)
+# fmt: on

@@ -241,6 +241,14 @@ def test_scan_finds_validated_values_with_exact_spans() -> None:
     assert ("bank_account", "DE75 5121 0800 1245 1261 99") in found
 
 
+def test_spans_stay_exact_when_lowercasing_changes_the_text_length() -> None:
+    # "İ" lowers to two characters; offsets must still point into the original text.
+    text = "İİİ card 4716 8935 2207 4413, I’m Maria Gonzalez"
+    found = {(e.category, text[e.start : e.end]) for e in scan(text).evidence}
+    assert ("payment_card", "4716 8935 2207 4413") in found
+    assert ("person_name", "Maria Gonzalez") in found
+
+
 # -- the trained classifier ---------------------------------------------------
 
 
