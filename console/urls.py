@@ -13,4 +13,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     # The prompt gateway: /api/v1/prompts, /api/v1/policy/eligibility, /v1/chat/completions.
     path("", include(("variants.urls", "variants"))),
+    # Model adaptation and training workloads, adapters and promotions: /api/v1/adaptations, ...
+    path("", include(("inference.urls", "inference"))),
 ]

@@ -23,6 +23,7 @@ A worker of a private-path environment runs as::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -101,6 +102,9 @@ class ServingTarget:
     environment_slug: str
     private_path: bool
     model_dir: str
+    # A LoRA adapter applied for this request only (FIG. 4.3 step 454), and how replies name it.
+    adapter_dir: str | None = None
+    adapter_label: str | None = None
 
     @property
     def queue(self) -> str:
@@ -163,6 +167,8 @@ class GenerationReply:
     finish_reason: str
     attempt: int
     worker_timings: dict[str, float] = field(default_factory=dict)
+    # The adapter the worker applied, as it reports it (None: the base model alone).
+    adapter: str | None = None
 
 
 class ReplyChannel:
@@ -261,6 +267,7 @@ def reply_from_done(event: Mapping, streamed_text: str, attempt: int) -> Generat
         finish_reason=str(event.get("finish_reason", "")),
         attempt=int(event.get("attempt", attempt)),
         worker_timings={k: float(v) for k, v in (event.get("timings") or {}).items()},
+        adapter=event.get("adapter"),
     )
 
 
@@ -298,6 +305,12 @@ def generation_dispatch(
             "sent_unix": time.time(),
             "deadline_unix": time.time() + timeout_s,
             "ttl_s": reply_ttl_s(timeout_s),
+            # Only when set, so a request without an adapter reads exactly as before.
+            **(
+                {"adapter_dir": target.adapter_dir, "adapter_label": target.adapter_label}
+                if target.adapter_dir
+                else {}
+            ),
         },
         queue=target.queue,
         argsrepr=REDACTED_ARGS,
@@ -342,6 +355,8 @@ def generation_serve(
     deadline_unix: float,
     ttl_s: int,
     sent_unix: float = 0.0,
+    adapter_dir: str | None = None,
+    adapter_label: str | None = None,
 ) -> str:
     """Generate on this worker and push the reply; return a one-word outcome (no text).
 
@@ -372,6 +387,19 @@ def generation_serve(
     except runtime.ModelLoadError:
         logger.error("request %s: model at %s could not be loaded", request_id, model_dir)
         return fail("model_unavailable", "the model could not be loaded on the worker")
+    adapter = None
+    if adapter_dir:
+        from inference import adaptation
+
+        try:
+            # Attached to the warm model once, then reused: no reload of the base weights.
+            adapter = adaptation.adapter_for_model(loaded.model, model_dir, adapter_dir)
+        except (adaptation.AdaptationError, OSError):
+            logger.error("request %s: adapter %s could not be loaded", request_id, adapter_label)
+            return fail("adapter_unavailable", "the adapter could not be loaded on the worker")
+        if adapter.secured and reply_url != settings.SECURED_REDIS_URL:
+            # A secured adapter learnt from secured data: never served off the private path.
+            return fail("adapter_not_allowed", "a secured adapter is served by secured variants only")
     started = time.perf_counter()
     try:
         prompt_ids, sampling = runtime.prepare_request(
@@ -383,15 +411,22 @@ def generation_serve(
     # Text pieces are only decoded when they are streamed back.
     pieces = runtime.TokenStream(loaded, prompt_ids, max_new_tokens, sampling, True, emit_pieces=stream)
     _push(client, reply_key, ttl_s, {"type": "start", "attempt": attempt, "received_unix": received_unix})
+    applied = contextlib.nullcontext()
+    if adapter is not None:
+        from inference.adaptation import adapters_applied
+
+        # A context variable, not a model-wide switch: other threads' requests are unaffected.
+        applied = adapters_applied(adapter)
     try:
-        for index, piece in enumerate(pieces):
-            if stream:
-                _push(client, reply_key, ttl_s, {"type": "piece", "index": index, "text": piece})
-            if index % CANCEL_CHECK_EVERY == CANCEL_CHECK_EVERY - 1 and (
-                time.time() > deadline_unix or client.exists(cancel_key)
-            ):
-                logger.info("request %s: stopped, nobody waits for it any more", request_id)
-                return "cancelled"
+        with applied:
+            for index, piece in enumerate(pieces):
+                if stream:
+                    _push(client, reply_key, ttl_s, {"type": "piece", "index": index, "text": piece})
+                if index % CANCEL_CHECK_EVERY == CANCEL_CHECK_EVERY - 1 and (
+                    time.time() > deadline_unix or client.exists(cancel_key)
+                ):
+                    logger.info("request %s: stopped, nobody waits for it any more", request_id)
+                    return "cancelled"
     except Exception as exc:  # noqa: BLE001 - the message could quote the input; report the type only
         logger.error("request %s: generation failed with %s", request_id, type(exc).__name__)
         return fail("generation_failed", f"generation failed on the worker ({type(exc).__name__})")
@@ -405,6 +440,7 @@ def generation_serve(
         "prompt_tokens": result.prompt_tokens,
         "completion_tokens": result.completion_tokens,
         "finish_reason": result.finish_reason,
+        "adapter": adapter_label if adapter is not None else None,
         "timings": {
             "model_ms": round(model_ms, 3),
             "prefill_ms": result.timings.prefill_ms,

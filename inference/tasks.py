@@ -74,3 +74,40 @@ def _preload(directories: list[str]) -> None:
             runtime.get_model(directory)
         except runtime.ModelLoadError:
             logger.warning("could not preload the model at %s", directory)
+
+
+# --- model adaptation and training workloads (inference.adaptation_services) ---------------
+
+
+# A run may last hours; it checkpoints every few steps and renews a lease, so a lost worker
+# costs at most the steps since its last checkpoint. acks_late + the claim in the service
+# make a redelivered message harmless.
+@shared_task(
+    name="inference.tasks.adaptation_run",
+    bind=True,
+    acks_late=True,
+    soft_time_limit=24 * 3600,
+    time_limit=24 * 3600 + 60,
+)
+def adaptation_run(self, job_id: int, environment_id: int) -> str:
+    """On an environment's queue: run or resume an adaptation or training job; return the outcome."""
+    from inference.adaptation_services import adaptation_job_run
+
+    runner = f"{self.request.hostname or 'local'}:{os.getpid()}:{self.request.id}"
+    return adaptation_job_run(job_id=job_id, environment_id=environment_id, runner=runner)
+
+
+@shared_task(name="inference.tasks.adaptation_jobs_recover", soft_time_limit=60, time_limit=90)
+def adaptation_jobs_recover() -> list[int]:
+    """Beat: re-queue jobs whose worker died; they resume from their newest checkpoint."""
+    from inference.adaptation_services import adaptation_jobs_recover as recover
+
+    return recover()
+
+
+@shared_task(name="inference.tasks.feedback_training_schedule", soft_time_limit=120, time_limit=150)
+def feedback_training_schedule() -> list[int]:
+    """Beat: start a training workload per model with enough new public feedback (claim 2)."""
+    from inference.adaptation_services import feedback_training_schedule as schedule
+
+    return schedule()
