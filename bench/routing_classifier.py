@@ -7,7 +7,10 @@ Data (measurement only, never training):
 * ``bench/data/negative_prompts.jsonl``, 340 ordinary prompts written for this benchmark
   (coding, cooking, travel, general finance/health/security questions), all non-sensitive.
 
-For each system: precision, recall and F1 of the "sensitive" decision, and per-prompt latency
+For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
+items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
+address, since the dev set also labels bare names, places and organisations that identify
+nobody by the product's definition), and per-prompt latency
 p50/p99 in ms on one thread after warm-up (each prompt timed three times, the fastest kept,
 so that a neighbour process stealing the core does not count as our latency). A second
 latency set holds 2,000-character prompts built by joining dev and negative texts.
@@ -41,6 +44,20 @@ DEV_SET = (
 NEGATIVES = Path(__file__).resolve().parent / "data" / "negative_prompts.jsonl"
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000
+
+
+# Dev-set entity types that are personal identifiers under the product's definition
+# of sensitive (a name, place or organisation alone is not).
+IDENTIFIER_TYPES = frozenset(
+    {"CREDIT_CARD", "EMAIL_ADDRESS", "PHONE_NUMBER", "IBAN_CODE", "US_SSN", "US_DRIVER_LICENSE",
+     "IP_ADDRESS", "STREET_ADDRESS"}
+)  # fmt: skip
+
+
+def identifier_items() -> list[bool]:
+    """Return, per dev item, whether it contains one of IDENTIFIER_TYPES."""
+    dev = json.loads(DEV_SET.read_text())
+    return [bool({s["entity_type"] for s in item["spans"]} & IDENTIFIER_TYPES) for item in dev]
 
 
 def load_labelled() -> list[tuple[str, int]]:
@@ -167,6 +184,12 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
     results.update({f"routing.{k}": v for k, v in _prf(labels, [r.sensitive for r in ours]).items()})
     n_dev = len(labels) - sum(1 for _ in NEGATIVES.open() if _.strip())
     results["routing.recall_dev"] = _prf(labels[:n_dev], [r.sensitive for r in ours[:n_dev]])["recall"]
+    with_identifier = identifier_items()
+    results["routing.recall_dev_identifiers"] = round(
+        sum(r.sensitive for r, has in zip(ours, with_identifier, strict=False) if has)
+        / max(1, sum(with_identifier)),
+        4,
+    )
     neg_flags = [r.sensitive for r in ours[n_dev:]]
     results["routing.false_positive_rate_negatives"] = round(sum(neg_flags) / max(1, len(neg_flags)), 4)
 
@@ -187,6 +210,10 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
     found = [bool(analyze(t)) for t in texts]
     results.update({f"presidio.{k}": v for k, v in _prf(labels, found).items()})
     results["presidio.recall_dev"] = _prf(labels[:n_dev], found[:n_dev])["recall"]
+    results["presidio.recall_dev_identifiers"] = round(
+        sum(f for f, has in zip(found, with_identifier, strict=False) if has) / max(1, sum(with_identifier)),
+        4,
+    )
     results["presidio.false_positive_rate_negatives"] = round(
         sum(found[n_dev:]) / max(1, len(found) - n_dev), 4
     )

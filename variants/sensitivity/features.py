@@ -47,7 +47,7 @@ SIGNAL_FEATURES: tuple[str, ...] = (
     "phone_fictional",
     # government ids
     "ssn", "ssn_ctx", "ssn_label", "ssn_invalid", "ssn_example", "gov_id", "gov_id_invalid",
-    "gov_id_placeholder", "gov_label_on_number", "nino",
+    "gov_id_placeholder", "gov_label_on_number", "gov_id_unverified", "nino",
     # payment and banking
     "card", "card_ctx", "card_test", "card_invalid", "luhn_number", "cvv", "card_expiry",
     "card_last4", "iban", "iban_invalid", "iban_example", "routing", "routing_invalid",
@@ -71,6 +71,7 @@ SIGNAL_FEATURES: tuple[str, ...] = (
     # health and money
     "health_term", "health_term_anchored", "clinical_term", "clinical_term_anchored",
     "health_value", "health_value_generic", "dosage", "dosage_anchored", "med_context",
+    "medical_record_number",
     "finance_term",
     "finance_term_anchored", "money", "money_anchored", "credit_score_value",
     "credit_score_number",

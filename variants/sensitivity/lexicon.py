@@ -56,6 +56,10 @@ HEALTH_CONDITIONS: tuple[str, ...] = (
     "throwing up", "vomiting", "nausea", "chest pains", "chest pain", "shortness of breath",
     "blacked out", "fainted", "seizure", "panic attack", "suicidal thoughts", "self harming",
     "miscarried", "lump", "rash", "missed period", "positive pregnancy test",
+    "relapsed", "relapsing", "overdosed", "hospitalized", "hospitalised", "hospitalization",
+    "months clean", "days clean", "years clean", "months sober", "days sober", "type 1",
+    "type 2", "t1d", "t2d", "dexcom", "freestyle libre", "insulin resistant", "on dialysis",
+    "period is late", "late period",
 )
 
 # Medications and medical products; brand and generic names.
@@ -255,7 +259,8 @@ PLACEHOLDER_EMAIL_DOMAINS: frozenset[str] = frozenset(
         "example.com", "example.org", "example.net", "example.edu", "test.com", "test.org",
         "domain.com", "yourdomain.com", "your-domain.com", "mydomain.com", "email.com",
         "company.com", "yourcompany.com", "acme.com", "foo.com", "bar.com", "foobar.com",
-        "localhost", "invalid", "sample.com", "website.com", "somewhere.com",
+        "localhost", "invalid", "sample.com", "website.com", "somewhere.com", "xxx.com",
+        "xxxx.com", "email.example", "mail.com.example",
     }
 )
 

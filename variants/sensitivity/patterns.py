@@ -438,6 +438,7 @@ _register("l:gov", (
     "number plate", "plate number", "registration number", "reg number", "tag number",
 ))  # fmt: skip
 _register("l:gov_nhs", ("nhs number", "nhs no", "nhs"))
+_register("l:mrn", ("mrn", "medical record number", "patient id", "patient number", "chart number"))
 _register("l:gov_aadhaar", ("aadhaar", "aadhar", "aadhaar number", "aadhar number", "uidai"))
 _register("l:gov_sin", ("sin", "sin number", "social insurance number"))
 _register("l:ssn_ctx", (
@@ -568,7 +569,8 @@ _register("first_name", lexicon.FIRST_NAMES)
 _register("landmark", lexicon.LANDMARK_ADDRESSES)
 _register("locverb", (
     "live", "living", "lives", "reside", "residing", "staying", "stay", "located", "based",
-    "moved", "parked", "sleeping", "hiding", "stuck", "waiting",
+    "moved", "parked", "sleeping", "hiding", "stuck", "waiting", "sitting", "standing",
+    "stranded", "trapped", "camping",
 ))  # fmt: skip
 _register("years_old", ("years old", "year old", "yrs old", "year-old", "years-old", "yo", "y o"))
 
@@ -611,7 +613,7 @@ def _phrase_hits(tokens: list[str]) -> list[tuple[int, int, str]]:
 # Value regexes (anchored after labels, or gated full-text scans)
 
 _NAME_TAIL = (
-    r"[A-Z][\w'’-]*[a-z][\w'’-]*(?:\s(?:(?:van|von|de|da|di|del|der|le|la|bin|al|ibn|el)\s)?"
+    r"(?:[A-Z]\.\s?)?[A-Z][\w'’-]*[a-z][\w'’-]*(?:\s(?:(?:van|von|de|da|di|del|der|le|la|bin|al|ibn|el)\s)?"
     r"[A-Z][\w'’.-]*[a-z][\w'’-]*){0,3}"
 )
 _NAME_AFTER_RE = re.compile(r"[ \t]*[,:]?[ \t]+(" + _NAME_TAIL + r")")
@@ -680,7 +682,7 @@ _SERIAL_VALUE_RE = re.compile(
     re.IGNORECASE,
 )
 _GOV_VALUE_RE = re.compile(
-    r"[\s:#.=-]{0,4}(?:(?:is|was|number|no\.?|num|of|id)\s*[:#]?\s*){0,2}"
+    r"[\s:#.=(-]{0,4}(?:(?:is|was|number|no\.?|num|of|id)\s*[:#]?\s*){0,2}"
     r"([A-Za-z0-9](?:[A-Za-z0-9./-]|[ ](?=[A-Za-z]?\d)){3,22}[A-Za-z0-9])(?![\w-])",
     re.IGNORECASE,
 )
@@ -1134,6 +1136,10 @@ def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits:
         elif raw[0] == "0":
             if not (10 <= n <= 11 or (n == 9 and has_context)):
                 continue
+            if digits.startswith(("0800", "0808", "0500", "0900")):
+                signals["phone_tollfree"] += 1  # UK/EU freephone and premium lines: a business
+                taken.append((start, end))
+                continue
             if raw.isdigit() and not has_context:
                 continue
         elif n in (10, 11):
@@ -1180,6 +1186,9 @@ def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits:
         if not _CONTEXT_PHONE_RE.search(before) or _NOT_PHONE_CONTEXT_RE.search(before[-25:]):
             continue
         taken.append((start, end))
+        if digits.startswith("5550") and len(digits) == 7 and digits[4] == "1":
+            signals["phone_fictional"] += 1
+            continue
         scan.add("phone", start, end, "phone_generic", True)
         signals["phone_ctx"] += 1
 
@@ -1326,18 +1335,42 @@ def _scan_devices(text: str, scan: Scan) -> None:
                 scan.add("device_id", m.start(), m.end(), "ipv4_public", False)
 
 
+def _street_prefix(text: str, suffix_start: int) -> re.Match[str] | None:
+    """Return the house number and name words right before a street suffix.
+
+    The leftmost number in the window may belong to something else ("order
+    55812 to 9 Harbour View Rd"), so later starts are tried until the words
+    in between read like a street name.
+    """
+    position = max(0, suffix_start - 80)
+    while True:
+        m = _STREET_PREFIX_RE.search(text, position, suffix_start)
+        if m is None:
+            return None
+        words = m.group(1).split()
+        if _boundary_before(text, m.start(), ".,/$€£-") and not any(
+            w.lower().strip(".") in _STREET_STOP for w in words
+        ):
+            return m
+        position = m.start() + 1
+
+
 def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
     signals = scan.signals
     tokens = scan.tokens
     landmarks = scan.kind_spans.get("landmark", [])
     signals["address_landmark"] = len(landmarks)
     suffixes = _STREET_SUFFIXES.intersection(tokens)
-    for i, tok in enumerate(tokens if suffixes else ()):
-        if tok not in suffixes or i == 0:
+    # Right to left, so "9 Harbour View Rd" wins over its prefix "9 Harbour View".
+    suffix_positions = [i for i, tok in enumerate(tokens) if tok in suffixes] if suffixes else []
+    streets_found: list[tuple[int, int]] = []
+    for i in reversed(suffix_positions):
+        tok = tokens[i]
+        if i == 0:
             continue
         suffix_start = scan.token_starts[i]
-        m = _STREET_PREFIX_RE.search(text, max(0, suffix_start - 80), suffix_start)
-        if not m or not _boundary_before(text, m.start(), ".,/$€£-"):
+        m = _street_prefix(text, suffix_start)
+        if not m:
             # "on Pine Road", "the Shell station on Oak Street": a named street, no number.
             prev_start = scan.token_starts[i - 1]
             if (
@@ -1349,8 +1382,6 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
             continue
         words = m.group(1).split()
         strong_suffix = tok in _STREET_SUFFIX_STRONG
-        if any(w.lower().strip(".") in _STREET_STOP for w in words):
-            continue
         lowercase_name = not words[0][:1].isupper() and not words[0][:1].isdigit()
         if lowercase_name and (not strong_suffix or tok in ("st", "dr", "av")):
             continue
@@ -1359,6 +1390,9 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
             end += 1
         if landmarks and _overlaps(landmarks, m.start(), end):
             continue
+        if _overlaps(streets_found, m.start(), end):
+            continue
+        streets_found.append((m.start(), end))
         scan.add("address", m.start(), end, "street_address", True)
     for i in scan.numeric_tokens:
         # "Hauptstraße 12", "Keizersgracht 123": the suffix word precedes the number.
@@ -1536,7 +1570,7 @@ def _scan_labels(
             if m and not _overlaps(taken, *m.span(1)):
                 digits = _digits(m.group(1))[:15]
                 taken.append(m.span(1))
-                if len(digits) == 15 and luhn_valid(digits):
+                if len(digits) == 15 and luhn_valid(digits) and len(set(digits)) > 2:
                     scan.add("device_id", m.start(1), m.end(1), "imei", True)
                 else:
                     signals["imei_invalid"] += 1
@@ -1558,6 +1592,11 @@ def _scan_labels(
             taken.append(m.span(1))
         elif kind.startswith("l:gov"):
             _read_government_id(text, scan, kind, pos, taken)
+        elif kind == "l:mrn":
+            m = _GOV_VALUE_RE.match(text, pos)
+            if m and sum(c.isdigit() for c in m.group(1)) >= 5 and not _overlaps(taken, *m.span(1)):
+                scan.add("health", m.start(1), m.end(1), "medical_record_number", True)
+                taken.append(m.span(1))
         elif kind == "l:ssn_ctx":
             signals["ssn_label"] += 1
         elif kind == "l:routing":
@@ -1702,14 +1741,17 @@ def _read_government_id(text: str, scan: Scan, kind: str, pos: int, taken: list[
     if _looks_placeholder(value) or len(set(digits)) == 1:
         signals["gov_id_placeholder"] += 1
         return
-    if kind == "l:gov_nhs" and not nhs_number_valid(digits):
+    # A labelled number that fails its check digit is still a disclosure attempt
+    # (people mistype), so it stays as weak evidence rather than a trap.
+    checks = {
+        "l:gov_nhs": lambda: nhs_number_valid(digits),
+        "l:gov_aadhaar": lambda: len(digits) == 12 and verhoeff_valid(digits),
+        "l:gov_sin": lambda: len(digits) == 9 and luhn_valid(digits),
+    }
+    if kind in checks and not checks[kind]():
         signals["gov_id_invalid"] += 1
-        return
-    if kind == "l:gov_aadhaar" and (len(digits) != 12 or not verhoeff_valid(digits)):
-        signals["gov_id_invalid"] += 1
-        return
-    if kind == "l:gov_sin" and (len(digits) != 9 or not luhn_valid(digits)):
-        signals["gov_id_invalid"] += 1
+        taken.append((start, end))
+        scan.add("government_id", start, end, "gov_id_unverified", False)
         return
     taken.append((start, end))
     scan.add("government_id", start, end, "gov_id", True)
@@ -1717,6 +1759,8 @@ def _read_government_id(text: str, scan: Scan, kind: str, pos: int, taken: list[
 
 def _name_ok(candidate: str, lower_ok: bool = False) -> bool:
     words = candidate.split()
+    if words and len(words[0]) == 2 and words[0].endswith("."):
+        words = words[1:]  # "R. Alvarez": judge the surname
     if not words:
         return False
     first = words[0].lower().strip(".,").replace("’", "'")
@@ -1841,7 +1885,11 @@ def _scan_topics(
     if tokens:
         starts = scan.token_starts
         sentence_starts = [0] + [bisect_left(starts, b) for b in boundaries]
-        implied = [i for i in sentence_starts if i < len(tokens) and tokens[i] in _IMPLIED_SELF]
+        implied = [
+            i
+            for i in sentence_starts
+            if i < len(tokens) and (tokens[i] in _IMPLIED_SELF or tokens[i] in _RELATIONS)
+        ]
     signals["implied_self"] = len(implied)
     anchors = sorted(first_person + relation + name_tokens + implied)
     # A fact is tied to a person only within one sentence: "I'm on my phone.

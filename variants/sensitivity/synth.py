@@ -419,8 +419,39 @@ def _generic_topic_prompt(slots: _Slots, rng: random.Random) -> tuple[str, str]:
 # Public API
 
 
+# "IMEI: 35...", "Driver's license: D230-..." with a plain question after it:
+# the validated value alone makes the message sensitive, whatever follows.
+_BARE_LABELS: tuple[tuple[str, str, str], ...] = (
+    ("IMEI", "imei", "device_id"), ("Driver's license", "dl", "government_id"),
+    ("SSN", "ssn", "government_id"), ("Passport", "passport", "government_id"),
+    ("Card", "card", "payment_card"), ("IBAN", "iban", "bank_account"),
+    ("Phone", "phone", "phone"), ("Email", "email", "email"), ("Address", "address", "address"),
+    ("DOB", "dob", "date_of_birth"), ("MAC", "mac", "device_id"), ("S/N", "serial", "device_id"),
+    ("Password", "password", "credential"), ("API key", "api_key", "credential"),
+    ("PIN", "pin", "credential"), ("Routing number", "routing", "bank_account"),
+    ("NI number", "nino", "government_id"), ("Mobile", "phone", "phone"),
+)  # fmt: skip
+_BARE_QUESTIONS = (
+    "",
+    "",
+    "How do I renew it online?",
+    "Which one should I use?",
+    "Is this format right?",
+    "What do I do next?",
+    "Can you check it?",
+    "Where does this go on the form?",
+    "Is it still valid?",
+    "How do I update it?",
+    "Which box is this?",
+    "(for the form)",
+)
+
+
 def _templates() -> Iterator[tuple[str, int, tuple[str, ...], str, str]]:
     """Yield (template_id, label, categories, family, template) for every template."""
+    for i, (label, slot, category) in enumerate(_BARE_LABELS):
+        for sep in (": ", " "):
+            yield f"pos:bare:{i}", 1, (category,), "pos:bare", f"{label}{sep}{{{slot}}}"
     for family, (categories, texts) in T.POSITIVE.items():
         for i, text in enumerate(texts):
             yield f"pos:{family}:{i}", 1, categories, f"pos:{family}", text
@@ -470,6 +501,8 @@ def generate(n_examples: int, seed: int = 0) -> list[Example]:
             family = rng.choice(pos_family_names)
             template_id, label, categories, family, template = rng.choice(pos_families[family])
             text = _render(template, slots, style)
+            if family == "pos:bare":
+                text = (text + " " + style.literal(rng.choice(_BARE_QUESTIONS))).strip()
             if rng.random() < 0.3:
                 text += style.literal(rng.choice(_REQUEST_SUFFIXES))
             if rng.random() < 0.15:
@@ -582,6 +615,8 @@ class _RedactedSlots(_Slots):
         placeholders = _PLACEHOLDERS.get(key)
         if placeholders is not None:
             return self.v.choice(placeholders)
+        if key == "tax_label":
+            return self.v.tax_id()[0]  # the label only; its value stays redacted
         return super()._make(key)
 
 
