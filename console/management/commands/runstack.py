@@ -13,6 +13,7 @@ import urllib.request
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from inference.serving import uses_private_path, worker_argv
 from placement.models import ProductionEnvironment
 
 
@@ -37,21 +38,19 @@ class Command(BaseCommand):
         self.children: list[tuple[str, subprocess.Popen]] = []
         python = sys.executable
         celery = [python, "-m", "celery", "-A", "console"]
-        queues = [
-            env.queue_name
-            for env in ProductionEnvironment.objects.exclude(status=ProductionEnvironment.Status.OFFLINE)
-        ]
+        environments = ProductionEnvironment.objects.exclude(status=ProductionEnvironment.Status.OFFLINE)
         self.stdout.write("Starting Switchyard:")
         self._spawn("web", [python, "manage.py", "runserver", bind, "--noreload", "--skip-checks"])
         self._spawn(
             "worker-control",
             [*celery, "worker", "-Q", "control", "-n", "control@%h", "-c", "2", "--loglevel", "INFO"],
         )
-        for queue in queues:
+        for environment in environments:
             # One process per environment: it keeps its model warm and stands for that environment.
+            # Private-path environments consume from the private broker (SECURED_REDIS_URL).
             self._spawn(
-                f"worker-{queue}",
-                [*celery, "worker", "-Q", queue, "-n", f"{queue}@%h", "-c", "1", "--loglevel", "INFO"],
+                f"worker-{environment.queue_name}",
+                worker_argv(queue=environment.queue_name, private_path=uses_private_path(environment)),
             )
         if not no_beat:
             self._spawn("beat", [*celery, "beat", "--loglevel", "INFO"])
