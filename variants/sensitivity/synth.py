@@ -7,6 +7,11 @@ general questions on the same topics, first-person prompts that disclose
 nothing, invalid or example numbers, public figures, fiction, code without
 secrets, and ordinary prompts with numbers in them.
 
+Two families are built from the others: "bare" positives (a label and a
+validated value, then any plain question: the value alone is sensitive) and
+"redacted" negatives (a disclosing template with every value replaced by a
+placeholder: the same context with nothing disclosed).
+
 Every example records the template it came from, so the trainer can hold
 out whole templates and measure generalisation to phrasings it never saw.
 Noise (typos, casing, dropped punctuation, wrapping sentences) goes into
@@ -110,12 +115,17 @@ class _Slots(dict):
             return self[key]
         if key == "nino":
             return v.nino()
+        # A quarter of these carry a wrong check digit: people mistype their own
+        # numbers, and a labelled ID is a disclosure either way (unlike an SSN
+        # the SSA never issues, which is a trap).
         if key == "sin":
-            return v.sin()
+            return v.sin() if r.random() < 0.75 else f"{v.digits(3)} {v.digits(3)} {v.digits(3)}"
         if key == "aadhaar":
-            return v.aadhaar()
+            if r.random() < 0.75:
+                return v.aadhaar()
+            return f"{v.digits(4, True)} {v.digits(4)} {v.digits(4)}"
         if key == "nhs":
-            return v.nhs_number()
+            return v.nhs_number() if r.random() < 0.75 else f"{v.digits(3)} {v.digits(3)} {v.digits(4)}"
         if key == "card":
             return v.card_number()
         if key == "exp":
