@@ -394,6 +394,9 @@ _register("l:password", (
     "network key", "pw", "login password", "master password", "admin password",
     "root password", "mot de passe", "contraseña", "contrasena", "passwort ist",
 ))  # fmt: skip
+# "pass: Falcon$Eye71": "pass" is too common a word for anything but a
+# separator followed by a password-shaped value.
+_register("l:pass_short", ("pass", "pw", "pwd", "pass word"))
 _register("l:pin", (
     "pin", "pin code", "pin number", "pin no", "atm pin", "card pin", "sim pin", "puk",
     "door code", "gate code", "alarm code", "lock code", "lockbox code", "safe code",
@@ -574,6 +577,44 @@ _register("locverb", (
 ))  # fmt: skip
 _register("years_old", ("years old", "year old", "yrs old", "year-old", "years-old", "yo", "y o"))
 
+
+def _typo_variants(word: str) -> set[str]:
+    """Return `word` with one letter dropped or two neighbours swapped."""
+    variants = {word[:i] + word[i + 1 :] for i in range(len(word))}
+    variants |= {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)}
+    variants.discard(word)
+    return variants
+
+
+def _register_typos(minimum_length: int = 6) -> None:
+    """Register one-edit misspellings of longer single-word cues under the same kinds.
+
+    "pasword", "diabeets", "mortage" then read like the real word. Variants
+    that are words themselves (or other cues) are skipped.
+    """
+    known = set(_PHRASES)
+    for key, kinds in list(_PHRASES.items()):
+        if " " in key or len(key) < minimum_length or not key.isalpha():
+            continue
+        wanted = [k for k in kinds if k in _TYPO_KINDS]
+        if not wanted:
+            continue
+        for variant in _typo_variants(key):
+            if variant in known or variant in _COMMON or variant in _FIRST_NAMES:
+                continue
+            for kind in wanted:
+                _PHRASES.setdefault(variant, [])
+                if kind not in _PHRASES[variant]:
+                    _PHRASES[variant].append(kind)
+
+
+# Kinds whose single-word cues get typo variants.
+_TYPO_KINDS = frozenset(
+    {"health_term", "clinical_term", "finance_term", "l:password", "l:gov", "l:account",
+     "l:dob", "l:serial", "l:address_cue", "l:credit_score", "l:med_context", "l:money_label"}
+)  # fmt: skip
+_register_typos()
+
 # First token of a phrase -> the phrase lengths that start with it, longest first.
 _PHRASE_FIRST: dict[str, tuple[int, ...]] = {}
 for _key in _PHRASES:
@@ -635,9 +676,10 @@ _CODE_VALUE_RE = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?:\(.*|\[.*|\.[A
 _CLI_PASSWORD_RE = re.compile(r"(?:--password[= ]|--pass[= ]|(?<=\s)-p(?=\S))[\"']?([^\s\"']{4,64})")
 _PROSE_AFTER_RE = re.compile(r"[ \t]+([a-z]{2,})\b")
 _PIN_VALUE_RE = re.compile(
-    r"\s*(?:is\s+now|changed\s+to|would\s+be|is|was|=|:|#|-|to)?\s*[\"']?(\d{4,8})\b",
+    r"(?:\s+(?:for|on|to|of|at)\s+(?:[\w'-]+\s+){0,3}?[\w'-]+)?\s*(?:is\s+now|changed\s+to|would\s+be|is|was|=|:|#|-|to)?\s*[\"']?(\d{4,8})\b",
     re.IGNORECASE,
 )
+_PASS_SHORT_VALUE_RE = re.compile(r"[ \t]*[:=][ \t]*[\"'`]?([^\s\"'`]{6,64})")
 _JOINERS = frozenset({"and", "but", "so", "or", "then", "btw", "lol", "pls", "please", "thanks"})
 _LOGIN_VALUE_RE = re.compile(
     r"(?:\s+(?:for|to|of|on)\s+(?:[\w.'-]+\s+){0,4}?)?\s*(?:is|are|:|=)?\s*"
@@ -1462,10 +1504,17 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
             scan.add("location", m.start(), m.end(), "gps", True)
 
 
+def _trim_number_end(text: str, start: int, end: int) -> tuple[int, int]:
+    """Drop trailing separators a greedy amount regex took ("$2,100," -> "$2,100")."""
+    while end > start + 1 and text[end - 1] in ",.'":
+        end -= 1
+    return start, end
+
+
 def _scan_money(text: str, scan: Scan) -> list[tuple[int, int]]:
     found: list[tuple[int, int]] = []
     for m in _MONEY_RE.finditer(text):
-        found.append(m.span())
+        found.append(_trim_number_end(text, *m.span()))
     tokens = scan.tokens
     if not _CURRENCY_WORDS.isdisjoint(tokens):
         for m in _anchored(_MONEY_SUFFIX_RE, text, scan.number_starts):
@@ -1512,6 +1561,11 @@ def _scan_labels(
                 taken.append(m.span(1))
             else:
                 signals["secret_placeholder"] += 1
+        elif kind == "l:pass_short":
+            m = _PASS_SHORT_VALUE_RE.match(text, pos)
+            if m and _complex_secret(m.group(1)) and not _overlaps(taken, *m.span(1)):
+                scan.add("credential", m.start(1), m.end(1), "password", True)
+                taken.append(m.span(1))
         elif kind == "l:login":
             m = _LOGIN_VALUE_RE.match(text, pos)
             if m and _complex_secret(m.group(2)) and not _overlaps(taken, *m.span(2)):
@@ -1836,7 +1890,8 @@ _QUESTION_AUXILIARIES = frozenset({"do", "can", "should", "could", "would", "wil
 _IMPLIED_SELF = frozenset(
     {"diagnosed", "started", "taking", "prescribed", "been", "got", "having", "suffering",
      "pregnant", "earning", "making", "owe", "owing", "behind", "recovering", "admitted",
-     "discharged", "tested", "struggling", "dealing", "living", "currently", "just"}
+     "discharged", "tested", "struggling", "dealing", "living", "currently", "just",
+     "paycheck", "paycheque", "salary", "rent", "savings", "income", "wages", "payslip"}
 )  # fmt: skip
 _LOCATION_VERBS = frozenset(
     {"live", "living", "lives", "reside", "residing", "staying", "stay", "located", "based",
