@@ -778,11 +778,14 @@ def adapter_artifact_record(
         raise adaptation.AdaptationError("the run finished without writing its adapter")
     fingerprint = adaptation.base_fingerprint(job.ai_model.path)
     root = Path(settings.ARTIFACT_DIR) / "adapters" / job.name
+    root.mkdir(parents=True, exist_ok=True)
     for _ in range(5):
-        version = (AdapterArtifact.objects.filter(name=job.name).aggregate(v=Max("version"))["v"] or 0) + 1
+        # Past both the recorded versions and any directory already there (a database restored
+        # from an older backup must not reuse a version number that names other weights).
+        on_disk = [int(p.name) for p in root.iterdir() if p.name.isdigit()]
+        recorded = AdapterArtifact.objects.filter(name=job.name).aggregate(v=Max("version"))["v"] or 0
+        version = max([recorded, *on_disk]) + 1
         final = root / str(version)
-        if final.exists():
-            continue
         try:
             staging.rename(final)
         except OSError:  # another job of the same name took this version a moment ago

@@ -59,8 +59,8 @@ def validated(serializer) -> dict:
 
 
 def rejected(exc: services.AdaptationRefused) -> APIException:
-    """Return the DRF exception for a refusal, keeping its status, code and counts."""
-    error = APIException(detail={"detail": str(exc), **exc.detail})
+    """Return the DRF exception for a refusal, keeping its status and code (the message has the counts)."""
+    error = APIException(detail={"detail": str(exc)})
     error.status_code = exc.status
     error.default_code = exc.code
     return error
@@ -338,8 +338,9 @@ class AdaptedPromptApi(PromptApiMixin, APIView):
         except PromptRefused as exc:
             raise refused(exc) from None
         tokens_charge(request.user.pk, outcome.reply.completion_tokens)
-        document = prompt_request_document(outcome.record, payload=outcome.reply.text)
-        document["adapter"] = outcome.reply.adapter
+        document = prompt_request_document(
+            outcome.record, payload=outcome.reply.text, adapter=outcome.reply.adapter
+        )
         document["adaptation"] = {
             "job": job.pk,
             "variant": job.variant.kind if job.variant_id else None,

@@ -85,6 +85,8 @@ class PromptSubmission:
     top_p: float = 1.0
     seed: int | None = None
     source: str = PromptRequest.Source.API
+    # A LoRA adapter to serve with, "name" or "name@version" (FIG. 4.3 step 454).
+    adapter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ class RouteDecision:
     fail_reason: str = ""
     session_pinned: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    # inference.adaptation_services.AdapterChoice: named by the request or promoted on the variant.
+    adapter: Any = None
 
     @property
     def target(self) -> ServingTarget:
@@ -124,6 +128,8 @@ class RouteDecision:
             environment_slug=self.environment.slug,
             private_path=uses_private_path(self.environment),
             model_dir=str(self.ai_model.path),
+            adapter_dir=self.adapter.directory if self.adapter else None,
+            adapter_label=self.adapter.label if self.adapter else None,
         )
 
     @property
@@ -146,6 +152,8 @@ class RouteDecision:
             headers["X-Switchyard-Fail-Closed"] = "true"
         if self.session_pinned:
             headers["X-Switchyard-Session-Pinned"] = "true"
+        if self.adapter is not None:
+            headers["X-Switchyard-Adapter"] = self.adapter.label
         return headers
 
 
@@ -212,6 +220,10 @@ def prompt_route(*, user: Any, submission: PromptSubmission, client: ClientFacts
         if submission.model:
             raise PromptRefused(422, "unknown_model", f"Unknown model {submission.model[:100]!r}.")
         raise PromptRefused(422, "unknown_model", "No default model is configured; name a model.")
+    adapter = _adapter_requested(submission.adapter, ai_model) if submission.adapter else None
+    # FIG. 4.3 step 454 / Example 2: the adaptation payload is classified with the request; an
+    # adapter learnt from secured data is itself secured, so the request is served secured.
+    adapter_secured = bool(adapter and adapter.secured)
 
     # FIG. 6 step 602: the initial classification (the classification-eligible tag).
     if fail_reasons:
@@ -231,6 +243,8 @@ def prompt_route(*, user: Any, submission: PromptSubmission, client: ClientFacts
             fail_reasons.append(f"policy: {type(exc).__name__}")
             eligible, reason, private = True, "policy_error", False
 
+    if not eligible and adapter_secured:
+        eligible, reason = True, "secured_adapter"
     if not eligible:
         # FIG. 6 step 606: straight to the default production environment, no variant selection.
         environment = selectors.bypass_environment(snapshot, ai_model)
@@ -248,6 +262,7 @@ def prompt_route(*, user: Any, submission: PromptSubmission, client: ClientFacts
             environment=environment,
             policy_version=rules.version or None,
             timings={"route_ms": _ms_since(started)},
+            adapter=adapter,
         )
 
     # FIG. 6 step 610 -> FIG. 2.3 step 242: payload classification.
@@ -278,7 +293,7 @@ def prompt_route(*, user: Any, submission: PromptSubmission, client: ClientFacts
 
     # FIG. 2.3 step 244: secured at or above the threshold, when pinned, or when failing closed.
     sensitive = sensitivity is not None and sensitivity >= rules.threshold
-    wants_secured = sensitive or pinned or bool(fail_reasons)
+    wants_secured = sensitive or pinned or bool(fail_reasons) or adapter_secured
     available = selectors.variants_available(ai_model)
     variant = available.get(Variant.Kind.SECURED) if wants_secured else available.get(Variant.Kind.PUBLIC)
     note = ""
@@ -304,6 +319,7 @@ def prompt_route(*, user: Any, submission: PromptSubmission, client: ClientFacts
         fail_reason="; ".join(fail_reasons)[:200] or note,
         session_pinned=pinned and not sensitive and not fail_reasons,
         timings={"classify_ms": classify_ms},
+        adapter=adapter or (_adapter_promoted(variant) if variant else None),
     )
     if variant is None:
         kind = "secured" if wants_secured else "public"
@@ -325,6 +341,23 @@ def prompt_route(*, user: Any, submission: PromptSubmission, client: ClientFacts
         session_pin(user_id=user.pk, session_id=submission.session_id)
     decision.timings["route_ms"] = _ms_since(started)
     return decision
+
+
+def _adapter_requested(requested: str, ai_model: AIModel):
+    """Return the adapter a request names; 422 when it is unknown or made for another model."""
+    from inference.adaptation_services import AdaptationRefused, adapter_resolve
+
+    try:
+        return adapter_resolve(requested=requested, ai_model=ai_model)
+    except AdaptationRefused as exc:
+        raise PromptRefused(exc.status, exc.code, str(exc)) from None
+
+
+def _adapter_promoted(variant: Variant):
+    """Return the adapter an administrator promoted on the variant, if any (cached briefly)."""
+    from inference.adaptation_services import adapter_promoted
+
+    return adapter_promoted(variant_id=variant.pk)
 
 
 @transaction.atomic
@@ -370,6 +403,10 @@ def prompt_record(
         timings=decision.timings,
         completed_at=timezone.now() if status != PromptRequest.Status.PENDING else None,
     )
+    if decision.adapter is not None and status == PromptRequest.Status.COMPLETED:
+        from inference.adaptation_services import adapter_use_record
+
+        adapter_use_record(request_id=row.pk, choice=decision.adapter)
     if (
         decision.route == PromptRequest.Route.PUBLIC
         and status == PromptRequest.Status.COMPLETED
