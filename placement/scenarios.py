@@ -16,6 +16,7 @@ by waiting the transfer time of each payload.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +50,11 @@ class Example1Result:
     def mean_total_ms(results: list[ProbeResult]) -> float:
         """Return the mean end-to-end latency of a list of requests."""
         return sum(r.total_ms for r in results) / len(results) if results else 0.0
+
+    @staticmethod
+    def median_total_ms(results: list[ProbeResult]) -> float:
+        """Return the median end-to-end latency (robust to a busy host's stragglers)."""
+        return statistics.median(r.total_ms for r in results) if results else 0.0
 
 
 def _probe_round(
@@ -166,6 +172,8 @@ def example1_run(
     say(f"  step 204 again: monitoring on {workload.environment.name}")
     result.after = _probe_round(workload, front_ends, requests_per_device, say)
     before, after = result.mean_total_ms(result.before), result.mean_total_ms(result.after)
-    say(f"  observed latency: {before:.1f} ms on component A -> {after:.1f} ms on component B")
-    say(f"  ({before / after:.1f}x faster: the transfer to the front-end devices no longer limits it)")
+    median_before, median_after = result.median_total_ms(result.before), result.median_total_ms(result.after)
+    say(f"  observed latency (ms), mean:   component A {before:7.1f} -> B {after:7.1f}")
+    say(f"  observed latency (ms), median: component A {median_before:7.1f} -> B {median_after:7.1f}")
+    say("  the transfer to the front-end devices no longer limits the workload")
     return result

@@ -67,7 +67,7 @@ def telemetry_rollup() -> dict:
 
 
 @shared_task(soft_time_limit=120, time_limit=150)
-def workload_compute_probe(workload_id: int, enqueued_at_epoch_s: float, max_new_tokens: int = 4) -> dict:
+def workload_compute_probe(workload_id: int, enqueued_at_epoch_s: float, max_new_tokens: int = 1) -> dict:
     """On an environment's queue: serve one synthetic request with the real model; time it.
 
     The monitoring agent's active probe: the queueing time is the wait between the client's
