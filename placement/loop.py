@@ -567,8 +567,24 @@ def workload_evaluate(*, workload_id: int, now: datetime | None = None, force: b
     )
 
 
+# One pass at a time: a slow pass (a cold-start training) must not overlap the next beat's.
+_EVALUATE_LOCK_KEY = "placement:evaluate-lock"
+_EVALUATE_LOCK_S = 600
+
+
 def workloads_evaluate(*, now: datetime | None = None) -> dict[str, int]:
     """Run the loop for every placed workload whose window has closed; return counts by outcome."""
+    from django.core.cache import cache
+
+    if not cache.add(_EVALUATE_LOCK_KEY, "1", _EVALUATE_LOCK_S):
+        return {"skipped": 1}
+    try:
+        return _evaluate_all(now)
+    finally:
+        cache.delete(_EVALUATE_LOCK_KEY)
+
+
+def _evaluate_all(now: datetime | None) -> dict[str, int]:
     counts: dict[str, int] = {}
     ids = Workload.objects.filter(
         state__in=[Workload.State.PLACED, Workload.State.RUNNING], environment__isnull=False

@@ -34,8 +34,8 @@ from placement.features import (
 
 OBJECTIVE_UNITS = {"latency": "ms", "completion_time": "s"}
 # Boosting rounds, added in chunks so training can report its progress.
-BOOSTING_ROUNDS = 300
-ROUNDS_PER_CHUNK = 50
+BOOSTING_ROUNDS = 160
+ROUNDS_PER_CHUNK = 40
 # Objectives span six orders of magnitude (a 2 ms request, a week of training): the regressor
 # learns their logarithm, so errors are relative and ratios between environments are additive.
 _TINY = 1e-6
@@ -56,7 +56,7 @@ def build_pipeline(feature_keys: Sequence[str], *, seed: int = 0) -> Pipeline:
     mask = categorical_mask(feature_keys)
     regressor = HistGradientBoostingRegressor(
         max_iter=ROUNDS_PER_CHUNK,
-        learning_rate=0.12,
+        learning_rate=0.18,
         max_leaf_nodes=63,
         min_samples_leaf=10,
         l2_regularization=1e-3,

@@ -44,6 +44,8 @@ LATENCY_METRICS = {
 }
 # How far back the training agent reads telemetry (the aggregates' retention).
 HISTORY_DAYS = 30
+# Ready versions whose artifact files are kept per objective (older files are deleted).
+ARTIFACTS_KEPT = 5
 
 
 def causal_variables_sync() -> int:
@@ -247,6 +249,27 @@ def _train(version: PlacementModelVersion) -> None:
         f"{objective}-v{version.version}",
         {"state": "ready", "fraction": 1.0, "mae": metrics.mae, "r2": metrics.r2},
     )
+    artifacts_prune(objective=objective)
+
+
+def artifacts_prune(*, objective: str, keep: int = ARTIFACTS_KEPT) -> int:
+    """Delete the artifact files of all but the newest ready versions; return how many went.
+
+    The rows stay (recommendations name the version that made them); only the files go.
+    """
+    from django.conf import settings
+
+    ready = PlacementModelVersion.objects.filter(objective=objective, state=PlacementModelVersion.State.READY)
+    removed = 0
+    for version in ready.order_by("-version")[keep:]:
+        if not version.artifact_path:
+            continue
+        (Path(settings.ARTIFACT_DIR) / version.artifact_path).unlink(missing_ok=True)
+        PlacementModelVersion.objects.filter(pk=version.pk).update(
+            artifact_path="", message="artifact pruned"
+        )
+        removed += 1
+    return removed
 
 
 _loaded: dict[str, PlacementModel] = {}
@@ -271,7 +294,7 @@ def model_current(objective: str) -> tuple[PlacementModelVersion, PlacementModel
         .order_by("-version")
         .first()
     )
-    if version is None or not Path(version.artifact).exists():
+    if version is None or not version.artifact_path or not Path(version.artifact).exists():
         # Cold start: the profiling run, here and now (a few seconds), so the loop never waits on beat.
         queued = model_version_request(objective=objective, requested_by="cold start", enqueue=False)
         version = model_version_train(version_id=queued.pk)

@@ -485,3 +485,30 @@ def test_the_admin_action_queues_retraining_and_progress_reaches_ready(
     assert "trained in" in trained.message
     # A second runner finds it already claimed and changes nothing
     assert model_version_train(version_id=queued[1].pk).trained_at == trained.trained_at
+
+
+def test_only_the_newest_model_artifacts_are_kept(db, settings, tmp_path):
+    from placement.training import artifacts_prune
+
+    settings.ARTIFACT_DIR = tmp_path
+    for number in range(1, 8):
+        (tmp_path / f"latency-v{number}.joblib").write_bytes(b"model")
+        PlacementModelVersion.objects.create(
+            objective="latency", version=number, state="ready", artifact_path=f"latency-v{number}.joblib"
+        )
+    assert artifacts_prune(objective="latency", keep=5) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"latency-v{n}.joblib" for n in range(3, 8)]
+    assert PlacementModelVersion.objects.get(version=1).message == "artifact pruned"
+
+
+def test_two_evaluation_passes_never_overlap(db):
+    from django.core.cache import cache
+
+    from placement.loop import _EVALUATE_LOCK_KEY, workloads_evaluate
+
+    cache.set(_EVALUATE_LOCK_KEY, "1", 60)
+    try:
+        assert workloads_evaluate() == {"skipped": 1}
+    finally:
+        cache.delete(_EVALUATE_LOCK_KEY)
+    assert workloads_evaluate() == {}
