@@ -38,7 +38,12 @@ class Command(BaseCommand):
     help = "Train the default model (tokenizer + small Llama decoder) on text shipped with Python."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--seconds", type=float, default=180.0, help="Training time budget.")
+        parser.add_argument(
+            "--seconds",
+            type=float,
+            default=480.0,
+            help="Training time budget (readable text needs ~400k tokens).",
+        )
         parser.add_argument("--max-steps", type=int, default=None, help="Stop after N steps instead.")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--output", default=None, help="Directory (default MODEL_DIR/default).")
