@@ -1,0 +1,443 @@
+"""Split-inference workflows: nodes, plan proposal and validation, broadcast, recovery, generation.
+
+Plans are stored in the database (``SplitPlan``); the active one is also published in
+Redis (``split:active:<model slug>``) where coordinators read it once per token and nodes
+get their layers through control commands (``coordinator.broadcast_plan``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from inference.planner import Link, NodeProfile, Partition, Plan, PlanError, plan_optimal, validate_plan
+from inference.runtime import (
+    InvalidRequest,
+    SamplingParams,
+    check_limits,
+    check_sampling,
+    model_max_positions,
+)
+from inference.split.coordinator import Coordinator, SplitGeneration, SplitUnavailable, broadcast_plan
+from inference.split.dataplane import ActivePlan, Hop, inbox_key, live_nodes
+from inference.split_models import PlanAcknowledgement, SplitNode, SplitPlan
+from placement.models import AIModel, ProductionEnvironment
+
+# Assumed for node pairs without a measured NodeLink: a local network.
+DEFAULT_LINK_MBPS = 1000.0
+DEFAULT_LINK_RTT_MS = 0.5
+# ms per layer per token when a node has not been profiled yet: equal for all nodes, so
+# the planner then decides on trust, memory, utilisation and links alone.
+DEFAULT_LAYER_MS = 1.0
+BROADCAST_TIMEOUT_S = 120.0
+
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
+
+
+def dataplane_client():
+    """Return the process's Redis client for the data plane."""
+    from inference.split.node import redis_client
+
+    url = settings.DATAPLANE_REDIS_URL
+    with _clients_lock:
+        if url not in _clients:
+            _clients[url] = redis_client(url)
+        return _clients[url]
+
+
+class SplitRequestError(InvalidRequest):
+    """A split generation request that can never succeed (unknown model, bad limits)."""
+
+
+# Nodes -------------------------------------------------------------------------------
+
+
+def split_node_register(
+    *,
+    name: str,
+    environment_slug: str | None = None,
+    trust: str | None = None,
+    memory_bytes: int | None = None,
+) -> SplitNode:
+    """Create or update a node row and mark it online (called by ``run_split_node``)."""
+    node, _ = SplitNode.objects.get_or_create(name=name)
+    if environment_slug:
+        node.environment = ProductionEnvironment.objects.get(slug=environment_slug)
+    if trust:
+        node.trust = SplitNode.Trust(trust)
+    if memory_bytes:
+        node.memory_bytes = memory_bytes
+    node.status = SplitNode.Status.ONLINE
+    node.last_heartbeat_at = timezone.now()
+    node.save()
+    return node
+
+
+def split_node_heartbeat(*, name: str, utilisation: float, online: bool = True) -> None:
+    """Record a node's liveness and load in the database (for the console and the planner)."""
+    SplitNode.objects.filter(name=name).update(
+        last_heartbeat_at=timezone.now(),
+        utilisation=utilisation,
+        status=SplitNode.Status.ONLINE if online else SplitNode.Status.OFFLINE,
+    )
+
+
+def model_layer_count(ai_model: AIModel) -> int:
+    """Return the model's decoder layer count from its config (the row's value as fallback)."""
+    config_path = Path(ai_model.path) / "config.json"
+    if config_path.is_file():
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        for name in ("num_hidden_layers", "n_layer"):
+            if isinstance(config.get(name), int):
+                return config[name]
+    return ai_model.layer_count
+
+
+def _weight_bytes(ai_model: AIModel) -> int:
+    return sum(path.stat().st_size for path in Path(ai_model.path).glob("*.safetensors"))
+
+
+def node_profiles(ai_model: AIModel, nodes: Sequence[SplitNode]) -> list[NodeProfile]:
+    """Return the planner's view of ``nodes`` for this model (measured profile or defaults)."""
+    layers = model_layer_count(ai_model)
+    per_layer_bytes = max(_weight_bytes(ai_model) // max(layers, 1), 1)
+    profiles = []
+    for node in nodes:
+        decode = node.profile.get("decode_ms_per_layer", DEFAULT_LAYER_MS)
+        prefill = node.profile.get("prefill_ms_per_layer", decode)
+        profiles.append(
+            NodeProfile(
+                node_id=node.name,
+                trusted=node.is_trusted,
+                memory_bytes=int(node.memory_bytes),
+                utilisation=min(max(float(node.utilisation), 0.0), 1.0),
+                prefill_ms_per_layer=prefill if isinstance(prefill, list) else [float(prefill)] * layers,
+                decode_ms_per_layer=decode if isinstance(decode, list) else [float(decode)] * layers,
+                layer_weight_bytes=[per_layer_bytes] * layers,
+            )
+        )
+    return profiles
+
+
+def node_links(nodes: Sequence[SplitNode]) -> list[Link]:
+    """Return links between every pair of ``nodes``: measured ones, else a LAN default."""
+    from inference.split_models import NodeLink
+
+    names = {node.name for node in nodes}
+    measured = {}
+    for link in NodeLink.objects.select_related("a", "b").filter(a__name__in=names, b__name__in=names):
+        measured[frozenset((link.a.name, link.b.name))] = Link(
+            link.a.name, link.b.name, max(link.bandwidth_mbps, 1e-6), link.rtt_ms
+        )
+    ordered = sorted(names)
+    links = []
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1 :]:
+            links.append(measured.get(frozenset((a, b)), Link(a, b, DEFAULT_LINK_MBPS, DEFAULT_LINK_RTT_MS)))
+    return links
+
+
+# Plans -------------------------------------------------------------------------------
+
+
+def parse_partitions(partitions: Any) -> Plan:
+    """Return the planner's Plan for a partitions list; ``PlanError`` if it is malformed."""
+    if not isinstance(partitions, list) or not partitions:
+        raise PlanError('malformed plan: partitions must be a non-empty list of {"start", "end", "node"}')
+    parts = []
+    for index, item in enumerate(partitions, start=1):
+        if not isinstance(item, dict) or set(item) != {"start", "end", "node"}:
+            raise PlanError(f'malformed plan: P{index} must have exactly the keys "start", "end", "node"')
+        start, end, node = item["start"], item["end"], item["node"]
+        if any(isinstance(v, bool) or not isinstance(v, int) for v in (start, end)):
+            raise PlanError(f"malformed plan: P{index} layer bounds must be integers")
+        if not isinstance(node, str) or not node:
+            raise PlanError(f"malformed plan: P{index} node must be a node name")
+        parts.append(Partition(start, end, node))
+    return Plan(tuple(parts))
+
+
+def plan_partitions(plan: Plan) -> list[dict[str, Any]]:
+    """Return the stored JSON form of a planner Plan."""
+    return [
+        {"start": p.start_layer, "end": p.end_layer_exclusive, "node": p.node_id} for p in plan.partitions
+    ]
+
+
+def split_plan_validate(*, ai_model: AIModel, partitions: Any) -> Plan:
+    """Raise ``PlanError`` unless the partitions are a valid, private plan on known nodes."""
+    plan = parse_partitions(partitions)
+    nodes = list(SplitNode.objects.select_related("environment").filter(name__in=plan.node_ids))
+    validate_plan(plan, model_layer_count(ai_model), node_profiles(ai_model, nodes))
+    return plan
+
+
+@transaction.atomic
+def split_plan_propose(
+    *,
+    ai_model: AIModel,
+    partitions: Any,
+    created_by: str = "",
+    reason: str = "",
+    evidence: dict | None = None,
+    state: str = SplitPlan.State.PROPOSED,
+) -> SplitPlan:
+    """Store a new plan version after validating it (P1/PK trusted, contiguous, capacity).
+
+    Raises ``PlanError`` with the violated constraint; nothing is stored then.
+    """
+    plan = split_plan_validate(ai_model=ai_model, partitions=partitions)
+    # Lock the model row so two proposals cannot take the same version number.
+    AIModel.objects.select_for_update().filter(pk=ai_model.pk).first()
+    version = (SplitPlan.objects.filter(ai_model=ai_model).aggregate(v=Max("version"))["v"] or 0) + 1
+    return SplitPlan.objects.create(
+        ai_model=ai_model,
+        version=version,
+        state=state,
+        partitions=plan_partitions(plan),
+        created_by=created_by,
+        reason=reason,
+        evidence=evidence or {},
+    )
+
+
+def active_plan_of(ai_model: AIModel) -> SplitPlan | None:
+    """Return the model's active plan row, if any."""
+    return (
+        SplitPlan.objects.filter(ai_model=ai_model, state=SplitPlan.State.ACTIVE).order_by("-version").first()
+    )
+
+
+def _as_active(plan: SplitPlan) -> ActivePlan:
+    return ActivePlan(
+        model_key=plan.ai_model.slug,
+        version=plan.version,
+        hops=tuple(Hop(p["start"], p["end"], p["node"]) for p in plan.partitions),
+        model_dir=str(Path(plan.ai_model.path).resolve()),
+    )
+
+
+def split_plan_activate(*, plan: SplitPlan, timeout_s: float = BROADCAST_TIMEOUT_S) -> SplitPlan:
+    """Broadcast a plan to its nodes, record their acknowledgements, and make it active.
+
+    The plan becomes active only when every node of it has loaded its layers; until then
+    the previous plan keeps serving. On failure the plan is marked failed with the reason
+    and ``SplitUnavailable`` is raised.
+    """
+    split_plan_validate(ai_model=plan.ai_model, partitions=plan.partitions)
+    previous = active_plan_of(plan.ai_model)
+    SplitPlan.objects.filter(pk=plan.pk).update(state=SplitPlan.State.BROADCASTING)
+    try:
+        acks = broadcast_plan(
+            dataplane_client(),
+            _as_active(plan),
+            previous=_as_active(previous) if previous and previous.pk != plan.pk else None,
+            timeout_s=timeout_s,
+        )
+    except SplitUnavailable as exc:
+        SplitPlan.objects.filter(pk=plan.pk).update(state=SplitPlan.State.FAILED, error=str(exc))
+        raise
+    with transaction.atomic():
+        nodes = {node.name: node for node in SplitNode.objects.filter(name__in=list(acks))}
+        for name, ack in acks.items():
+            PlanAcknowledgement.objects.update_or_create(
+                plan=plan, node=nodes[name], defaults={"layers": ack.get("layers", [])}
+            )
+        SplitPlan.objects.filter(ai_model=plan.ai_model, state=SplitPlan.State.ACTIVE).exclude(
+            pk=plan.pk
+        ).update(state=SplitPlan.State.SUPERSEDED)
+        SplitPlan.objects.filter(pk=plan.pk).update(state=SplitPlan.State.ACTIVE, activated_at=timezone.now())
+    plan.refresh_from_db()
+    return plan
+
+
+def split_plan_approve(*, plan: SplitPlan, user=None, now: bool = False) -> SplitPlan:
+    """Approve a plan awaiting approval; activate it now or through the control queue."""
+    if plan.state not in (SplitPlan.State.AWAITING_APPROVAL, SplitPlan.State.PROPOSED):
+        raise PlanError(f"plan v{plan.version} is {plan.state}; only proposed plans can be approved")
+    split_plan_validate(ai_model=plan.ai_model, partitions=plan.partitions)
+    SplitPlan.objects.filter(pk=plan.pk).update(state=SplitPlan.State.BROADCASTING, approved_by=user)
+    if now:
+        return split_plan_activate(plan=plan)
+    from inference.split.tasks import split_plan_activate_task
+
+    transaction.on_commit(lambda: split_plan_activate_task.delay(plan.pk))
+    plan.refresh_from_db()
+    return plan
+
+
+def live_split_nodes(*, exclude: Sequence[str] = ()) -> list[SplitNode]:
+    """Return the nodes whose heartbeat is current, minus ``exclude``."""
+    candidates = [n for n in SplitNode.objects.select_related("environment") if n.name not in exclude]
+    status = live_nodes(dataplane_client(), [n.name for n in candidates])
+    for node in candidates:
+        beat = status.get(node.name)
+        if beat is not None:
+            node.utilisation = float(beat.get("utilisation", node.utilisation))
+    return [n for n in candidates if status.get(n.name) is not None]
+
+
+def split_recover(*, ai_model: AIModel, lost: Sequence[str]) -> SplitPlan:
+    """Re-plan without nodes that stopped, activate it at once, and return it.
+
+    A plan with a dead node cannot serve anything, so recovery does not wait for an
+    administrator's approval (as the privacy trigger bypasses the cool-down); the new
+    plan is recorded with the reason for review.
+    """
+    from inference.split.orchestrator import planner_weights
+    from inference.split_models import OrchestratorDecision, OrchestratorPolicy
+
+    SplitNode.objects.filter(name__in=list(lost)).update(status=SplitNode.Status.OFFLINE)
+    client = dataplane_client()
+    for name in lost:
+        # Activations queued for a dead node would be served by its successor otherwise.
+        client.delete(inbox_key(name))
+    current = active_plan_of(ai_model)
+    nodes = live_split_nodes(exclude=lost)
+    result = plan_optimal(
+        model_layer_count(ai_model),
+        node_profiles(ai_model, nodes),
+        node_links(nodes),
+        planner_weights(OrchestratorPolicy.current()),
+        parse_partitions(current.partitions) if current else None,
+    )
+    plan = split_plan_propose(
+        ai_model=ai_model,
+        partitions=plan_partitions(result.plan),
+        created_by="recovery",
+        reason=f"node(s) {', '.join(lost)} stopped heartbeating",
+        evidence={"lost": list(lost), "cost": result.cost.to_dict()},
+        state=SplitPlan.State.BROADCASTING,
+    )
+    OrchestratorDecision.objects.create(
+        ai_model=ai_model,
+        action=OrchestratorDecision.Action.RESPLIT,
+        triggers=[{"name": "node_lost", "observed": len(lost), "threshold": 0, "detail": ", ".join(lost)}],
+        reasons=[plan.reason],
+        metrics={"live_nodes": [n.name for n in nodes]},
+        plan_from=current,
+        plan_to=plan,
+    )
+    return split_plan_activate(plan=plan)
+
+
+# Generation --------------------------------------------------------------------------
+
+_tokenizers: dict[str, Any] = {}
+
+
+def _tokenizer(path: Path):
+    from transformers import AutoTokenizer
+
+    key = str(path.resolve())
+    if key not in _tokenizers:
+        _tokenizers[key] = AutoTokenizer.from_pretrained(path)
+    return _tokenizers[key]
+
+
+@dataclass(frozen=True)
+class SplitReply:
+    text: str
+    token_ids: list[int]
+    prompt_tokens: int
+    generation: SplitGeneration
+
+
+def split_generate(
+    *,
+    model_slug: str,
+    prompt: str | Sequence[int],
+    max_new_tokens: int,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    stop_on_eos: bool = True,
+    step_timeout_s: float | None = None,
+    before_step: Callable[[int], None] | None = None,
+) -> SplitReply:
+    """Generate through the model's active split plan; recovers from dead nodes by re-planning.
+
+    Raises ``SplitRequestError`` for requests that can never succeed and
+    ``SplitUnavailable`` when the nodes cannot serve within the bound.
+    """
+    ai_model = AIModel.objects.filter(slug=model_slug).first()
+    if ai_model is None:
+        raise SplitRequestError(f"unknown model {model_slug!r}")
+    path = Path(ai_model.path)
+    if not (path / "config.json").is_file():
+        raise SplitRequestError(f"model {model_slug!r} has no files at {path}")
+    tokenizer = _tokenizer(path)
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    vocab_size = int(config.get("vocab_size", len(tokenizer)))
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise SplitRequestError("prompt is empty")
+        ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+    else:
+        ids = [int(t) for t in prompt]
+        if any(not 0 <= t < vocab_size for t in ids):
+            raise SplitRequestError(f"prompt token ids must lie in [0, {vocab_size})")
+    if not ids:
+        raise SplitRequestError("prompt is empty")
+
+    class _Config:
+        pass
+
+    limits = _Config()
+    for key, value in config.items():
+        setattr(limits, key, value)
+    try:
+        check_limits(len(ids), max_new_tokens, model_max_positions(limits))
+        sampling = check_sampling(temperature, top_p)
+    except InvalidRequest as exc:
+        raise SplitRequestError(str(exc)) from exc
+    if active_plan_of(ai_model) is None:
+        raise SplitUnavailable(f"model {model_slug!r} has no active split plan")
+
+    def recover(plan: ActivePlan, lost: list[str]) -> ActivePlan:
+        return _as_active(split_recover(ai_model=ai_model, lost=lost))
+
+    coordinator = Coordinator(
+        dataplane_client(),
+        ai_model.slug,
+        on_nodes_lost=recover,
+        step_timeout_s=step_timeout_s or float(settings.INFERENCE_TIMEOUT_S),
+    )
+    eos = tokenizer.eos_token_id
+    generation = coordinator.generate(
+        ids,
+        max_new_tokens=max_new_tokens,
+        sampling=SamplingParams(sampling.temperature, sampling.top_p, seed),
+        eos_token_id=eos,
+        stop_on_eos=stop_on_eos,
+        before_step=before_step,
+    )
+    text = tokenizer.decode(generation.token_ids, skip_special_tokens=True)
+    return SplitReply(
+        text=text, token_ids=generation.token_ids, prompt_tokens=len(ids), generation=generation
+    )
+
+
+__all__ = [
+    "SplitRequestError",
+    "SplitUnavailable",
+    "active_plan_of",
+    "split_generate",
+    "split_node_heartbeat",
+    "split_node_register",
+    "split_plan_activate",
+    "split_plan_approve",
+    "split_plan_propose",
+    "split_plan_validate",
+    "split_recover",
+]

@@ -1,0 +1,215 @@
+"""Split generation across real node processes (``run_split_node``) through real Redis.
+
+Each node is a ``manage.py run_split_node`` subprocess holding only its partition of the
+tiny Llama model; the test process is the coordinator. Tokens are compared with the whole
+model's greedy output.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from console.testing import subprocess_env
+from inference.runtime import generate, load_model
+from inference.split.dataplane import live_nodes
+from inference.split.services import (
+    active_plan_of,
+    dataplane_client,
+    split_generate,
+    split_node_register,
+    split_plan_activate,
+    split_plan_propose,
+)
+from inference.split_models import OrchestratorDecision, PlanAcknowledgement, SplitPlan
+from placement.models import AIModel
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+PROMPT = "The function returns the value of"
+NEW_TOKENS = 12
+RUN = uuid.uuid4().hex[:6]
+
+
+@contextmanager
+def node_processes(names: list[str]):
+    """Start one ``run_split_node`` process per name; wait until each heartbeats."""
+    log_dir = Path(settings.VAR_DIR) / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    processes = {}
+    for name in names:
+        log = open(log_dir / f"split-node-{name}.log", "wb")  # noqa: SIM115 (closed with the process)
+        processes[name] = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "run_split_node",
+                "--node",
+                name,
+                "--trust",
+                "trusted",
+                "--threads",
+                "1",
+            ],
+            cwd=settings.BASE_DIR,
+            env=subprocess_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while not all(live_nodes(dataplane_client(), names).values()):
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"node {name} exited: {(log_dir / f'split-node-{name}.log').read_text()[-2000:]}"
+                    )
+            if time.monotonic() > deadline:
+                raise RuntimeError("split nodes did not heartbeat within 120 s")
+            time.sleep(0.2)
+        yield processes
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+NODES = [f"n{RUN}a", f"n{RUN}b", f"n{RUN}c"]
+
+
+@pytest.fixture(scope="module")
+def nodes(django_db_setup):
+    with node_processes(NODES) as processes:
+        yield processes
+
+
+@pytest.fixture(scope="module")
+def whole_tokens(tiny_llama_dir) -> list[int]:
+    loaded = load_model(tiny_llama_dir, device="cpu")
+    return generate(loaded, PROMPT, max_new_tokens=NEW_TOKENS, stop_on_eos=False).token_ids
+
+
+@pytest.fixture
+def ai_model(tiny_llama_dir, nodes):
+    # The transactional test database is emptied after each test: register the rows again.
+    for name in NODES:
+        split_node_register(name=name, trust="trusted")
+    return AIModel.objects.create(
+        name=f"tiny {RUN} {uuid.uuid4().hex[:4]}",
+        slug=f"tiny-{RUN}-{uuid.uuid4().hex[:4]}",
+        directory=str(tiny_llama_dir),
+        architecture="llama",
+        layer_count=8,
+    )
+
+
+def activate(ai_model, partitions) -> SplitPlan:
+    plan = split_plan_propose(ai_model=ai_model, partitions=partitions, created_by="test")
+    return split_plan_activate(plan=plan, timeout_s=60)
+
+
+def parts(*spec):
+    return [{"start": s, "end": e, "node": n} for s, e, n in spec]
+
+
+def test_two_partitions_on_two_node_processes_give_the_whole_models_tokens(ai_model, whole_tokens):
+    a, b, _ = NODES
+    plan = activate(ai_model, parts((0, 4, a), (4, 8, b)))
+
+    reply = split_generate(
+        model_slug=ai_model.slug, prompt=PROMPT, max_new_tokens=NEW_TOKENS, stop_on_eos=False
+    )
+
+    assert reply.token_ids == whole_tokens
+    assert plan.state == SplitPlan.State.ACTIVE
+    assert sorted(PlanAcknowledgement.objects.filter(plan=plan).values_list("layers", flat=True)) == [
+        [0, 4],
+        [4, 8],
+    ]
+    assert reply.generation.replays == 0
+    # Per decoded token one position of 64 float32 values crosses the boundary.
+    assert len(reply.generation.boundary_bytes) == 1
+    assert reply.generation.boundary_bytes[0] == 64 * 4 + 4 + 2 + 3 * 8
+
+
+def test_three_partitions_give_the_whole_models_tokens(ai_model, whole_tokens):
+    a, b, c = NODES
+    activate(ai_model, parts((0, 2, c), (2, 5, a), (5, 8, b)))
+
+    reply = split_generate(
+        model_slug=ai_model.slug, prompt=PROMPT, max_new_tokens=NEW_TOKENS, stop_on_eos=False
+    )
+
+    assert reply.token_ids == whole_tokens
+    assert len(reply.generation.boundary_bytes) == 2
+
+
+def test_a_plan_change_mid_generation_replays_and_keeps_the_tokens(ai_model, whole_tokens):
+    a, b, c = NODES
+    first = activate(ai_model, parts((0, 4, a), (4, 8, b)))
+
+    def resplit(step: int) -> None:
+        if step == 5:
+            activate(ai_model, parts((0, 3, b), (3, 6, c), (6, 8, a)))
+
+    reply = split_generate(
+        model_slug=ai_model.slug,
+        prompt=PROMPT,
+        max_new_tokens=NEW_TOKENS,
+        stop_on_eos=False,
+        before_step=resplit,
+    )
+
+    assert reply.token_ids == whole_tokens
+    assert reply.generation.plan_versions == [first.version, first.version + 1]
+    assert reply.generation.replays == 0  # the coordinator saw the new version before sending
+    first.refresh_from_db()
+    assert first.state == SplitPlan.State.SUPERSEDED
+    assert active_plan_of(ai_model).version == first.version + 1
+
+
+def test_a_node_killed_mid_generation_is_replaced_and_the_tokens_do_not_change(ai_model, whole_tokens):
+    a, b, _ = NODES
+    doomed = f"n{RUN}d"
+    with node_processes([doomed]) as extra:
+        split_node_register(name=doomed, trust="trusted")
+        activate(ai_model, parts((0, 4, a), (4, 8, doomed)))
+
+        def kill(step: int) -> None:
+            if step == 4:
+                os.killpg(extra[doomed].pid, signal.SIGKILL)
+                extra[doomed].wait()
+
+        reply = split_generate(
+            model_slug=ai_model.slug,
+            prompt=PROMPT,
+            max_new_tokens=NEW_TOKENS,
+            stop_on_eos=False,
+            step_timeout_s=60,
+            before_step=kill,
+        )
+
+    assert reply.token_ids == whole_tokens
+    assert reply.generation.lost_nodes == [doomed]
+    assert reply.generation.replays == 1
+    current = active_plan_of(ai_model)
+    assert doomed not in [p["node"] for p in current.partitions]
+    assert current.created_by == "recovery"
+    decision = OrchestratorDecision.objects.get(plan_to=current)
+    assert decision.triggers[0]["name"] == "node_lost"
