@@ -76,6 +76,8 @@ try:
     PROMPT_MAX_REQUEST_BYTES = env_int("PROMPT_MAX_REQUEST_BYTES", 262144, minimum=1024)
     # How long a conversation routed to the secured variant stays pinned there.
     SESSION_PIN_TTL_S = env_int("SESSION_PIN_TTL_S", 86400, minimum=60)
+    # Seconds a web process reuses the routing rows (policy, classifier, variants); 0: every request.
+    PROMPT_ROUTING_CACHE_S = env_float("PROMPT_ROUTING_CACHE_S", 2.0, minimum=0.0)
     CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600, minimum=1)
     CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 660, minimum=1)
 except ImproperSetting as exc:

@@ -32,6 +32,7 @@ from variants.serializers import (
     PromptDetailSerializer,
     PromptRequestSerializer,
     PromptResultSerializer,
+    prompt_request_document,
 )
 from variants.services import (
     ClientFacts,
@@ -40,7 +41,7 @@ from variants.services import (
     prompt_generate,
     prompt_stream_open,
 )
-from variants.throttles import GeneratedTokensThrottle, PromptRateThrottle, tokens_charge
+from variants.throttles import PromptRateThrottle, tokens_charge
 
 
 class BearerTokenAuthentication(TokenAuthentication):
@@ -95,7 +96,7 @@ class PromptApiMixin:
     """Authentication, throttles and the body-size limit shared by the generation endpoints."""
 
     authentication_classes = AUTHENTICATION
-    throttle_classes = [PromptRateThrottle, GeneratedTokensThrottle]
+    throttle_classes = [PromptRateThrottle]
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
@@ -151,6 +152,7 @@ class PromptCreateApi(PromptApiMixin, APIView):
             top_p=data["top_p"],
             seed=data.get("seed"),
             source=PromptRequest.Source.API,
+            adapter=data.get("adapter"),
         )
         try:
             outcome = prompt_generate(
@@ -159,9 +161,9 @@ class PromptCreateApi(PromptApiMixin, APIView):
         except PromptRefused as exc:
             raise refused(exc) from None
         tokens_charge(request.user.pk, outcome.reply.completion_tokens)
-        row = outcome.record
-        row.payload = outcome.reply.text
-        response = Response(PromptResultSerializer(row).data)
+        response = Response(
+            prompt_request_document(outcome.record, payload=outcome.reply.text, adapter=outcome.reply.adapter)
+        )
         return _with_headers(response, outcome.decision.headers())
 
 
@@ -176,7 +178,7 @@ class PromptDetailApi(APIView):
         row = rows.filter(pk=request_id).first()
         if row is None:
             raise NotFound("No such prompt request.")
-        return Response(PromptDetailSerializer(row).data)
+        return Response(prompt_request_document(row, detail=True))
 
 
 class EligibilityPolicyApi(APIView):
@@ -254,6 +256,7 @@ class ChatCompletionsApi(PromptApiMixin, APIView):
             top_p=data["top_p"],
             seed=data.get("seed"),
             source=PromptRequest.Source.OPENAI,
+            adapter=data.get("adapter"),
         )
         client = self.client_facts(request)
         created = int(time.time())

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from inference.runtime import MAX_NEW_TOKENS_CAP
 from variants.models import PromptRequest
+
+# The runtime's cap (inference.runtime.MAX_NEW_TOKENS_CAP), repeated so the web process does
+# not import torch; a test keeps the two equal.
+MAX_NEW_TOKENS_CAP = 2048
 
 # Errors with these codes mean "well-formed but out of range" (HTTP 422); others are 400.
 RANGE_ERROR_CODES = frozenset({"min_value", "max_value", "unsupported"})
@@ -35,6 +38,12 @@ class GenerationParamsSerializer(serializers.Serializer):
     )
     top_p = serializers.FloatField(required=False, default=1.0, min_value=0.0, max_value=1.0)
     seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=2**63 - 1)
+    adapter = serializers.CharField(
+        required=False,
+        allow_null=True,
+        max_length=120,
+        help_text="A LoRA adapter to serve with: name (newest version) or name@version.",
+    )
 
     def validate_top_p(self, value: float) -> float:
         if value <= 0.0:
@@ -120,6 +129,7 @@ class PromptRequestSerializer(serializers.ModelSerializer):
     environment = serializers.CharField(source="environment.slug", default=None, read_only=True)
     model = serializers.CharField(source="ai_model.slug", default=None, read_only=True)
     usage = serializers.SerializerMethodField()
+    adapter = serializers.SerializerMethodField()
 
     class Meta:
         model = PromptRequest
@@ -128,9 +138,12 @@ class PromptRequestSerializer(serializers.ModelSerializer):
             "eligible", "eligibility_reason", "private_network", "route", "variant", "variant_name",
             "environment", "model", "sensitivity", "categories", "threshold",
             "policy_version", "classifier_version", "fail_closed", "fail_reason", "session_pinned",
-            "finish_reason", "usage", "timings",
+            "finish_reason", "usage", "timings", "adapter",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def get_adapter(self, row: PromptRequest) -> str | None:
+        return adapter_label(row)
 
     def get_variant(self, row: PromptRequest) -> str | None:
         return row.variant.kind if row.variant_id else None
@@ -167,3 +180,72 @@ class PromptResultSerializer(PromptRequestSerializer):
     class Meta(PromptRequestSerializer.Meta):
         fields = [*PromptRequestSerializer.Meta.fields, "payload"]
         read_only_fields = fields
+
+
+def adapter_label(row: PromptRequest) -> str | None:
+    """Return ``name@version`` of the adapter that served a request, or None."""
+    from inference.models import AdapterUse
+
+    found = (
+        AdapterUse.objects.filter(request_id=row.pk)
+        .values_list("artifact__name", "artifact__version")
+        .first()
+    )
+    return f"{found[0]}@{found[1]}" if found else None
+
+
+_LOOK_UP = object()
+
+
+def prompt_request_document(
+    row: PromptRequest, *, payload: str | None = None, detail: bool = False, adapter: object = _LOOK_UP
+) -> dict:
+    """Return a request row in the shape of PromptRequestSerializer (plus payload/prompt).
+
+    Written out by hand because the gateway renders one per request: building a
+    ModelSerializer's fields each time costs more than the rest of the response.
+    ``tests/test_api_errors.py`` checks the keys against the serializers.
+    """
+    document = {
+        "id": str(row.id),
+        "created_at": _iso(row.created_at),
+        "completed_at": _iso(row.completed_at),
+        "status": row.status,
+        "error_code": row.error_code,
+        "source": row.source,
+        "eligible": row.eligible,
+        "eligibility_reason": row.eligibility_reason,
+        "private_network": row.private_network,
+        "route": row.route,
+        "variant": row.variant.kind if row.variant_id else None,
+        "variant_name": row.variant.name if row.variant_id else None,
+        "environment": row.environment.slug if row.environment_id else None,
+        "model": row.ai_model.slug if row.ai_model_id else None,
+        "sensitivity": row.sensitivity,
+        "categories": row.categories,
+        "threshold": row.threshold,
+        "policy_version": row.policy_version,
+        "classifier_version": row.classifier_version,
+        "fail_closed": row.fail_closed,
+        "fail_reason": row.fail_reason,
+        "session_pinned": row.session_pinned,
+        "finish_reason": row.finish_reason,
+        "usage": {"prompt_tokens": row.prompt_tokens, "completion_tokens": row.completion_tokens},
+        "timings": row.timings,
+        # The view that served the request passes the adapter it used, saving a query.
+        "adapter": adapter_label(row) if adapter is _LOOK_UP else adapter,
+    }
+    if detail:
+        feedback = getattr(row, "feedback", None) if row.route == PromptRequest.Route.PUBLIC else None
+        document["prompt"] = feedback.prompt if feedback else None
+        document["payload"] = feedback.payload if feedback else None
+    elif payload is not None:
+        document["payload"] = payload
+    return document
+
+
+def _iso(moment) -> str | None:
+    if moment is None:
+        return None
+    text = moment.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text

@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -599,7 +600,24 @@ def sensitivity_model_activate(*, model_id: int) -> SensitivityModel:
     row = SensitivityModel.objects.select_for_update().get(pk=model_id)
     row.active = True
     row.save(update_fields=["active"])
+    _point_latest(row.directory)
     return row
+
+
+def _point_latest(directory: Path) -> None:
+    """Point ARTIFACT_DIR/sensitivity/latest at the active artifact (for tools outside Django)."""
+    root = Path(settings.ARTIFACT_DIR) / "sensitivity"
+    try:
+        relative = directory.relative_to(root)
+    except ValueError:
+        return  # an artifact outside the store: leave the link alone
+    link, staging = root / "latest", root / f".latest-{uuid.uuid4().hex[:8]}"
+    try:
+        os.symlink(relative, staging)
+        os.replace(staging, link)  # atomic: readers see the old target or the new one
+    except OSError:
+        staging.unlink(missing_ok=True)
+        logger.warning("could not point %s at %s", link, relative)
 
 
 def sensitivity_model_train(

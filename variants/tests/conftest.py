@@ -15,7 +15,6 @@ from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 
 # The demo environments get a per-session suffix so their queues (env.secured-xxxx) cannot
 # be consumed by another test session's workers on the same Redis.
@@ -87,6 +86,12 @@ def sensitivity_artifact() -> Path:
     return _cached_build("sensitivity", key, build)
 
 
+@pytest.fixture(autouse=True)
+def _routing_rows_read_fresh(settings):
+    """The tests change policies and variants between requests: read them every time."""
+    settings.PROMPT_ROUTING_CACHE_S = 0
+
+
 @pytest.fixture
 def gateway(demo, gateway_model_dir, sensitivity_artifact):
     """Return the demo topology with the tiny model, an active classifier and fresh caches."""
@@ -127,11 +132,12 @@ def _forget_throttles(user_id: int) -> None:
     # on the same Redis must not throttle this one.
     import time
 
-    from variants.throttles import TOKEN_WINDOW_S, _token_key
+    from inference.serving import redis_client
+    from variants.throttles import WINDOW_S, _request_key, _token_key
 
-    window = int(time.time() // TOKEN_WINDOW_S)
-    cache.delete_many(
-        [f"throttle_prompts_{user_id}", _token_key(user_id, window), _token_key(user_id, window + 1)]
+    window = int(time.time() // WINDOW_S)
+    redis_client(settings.REDIS_URL).delete(
+        *[key(user_id, w) for key in (_request_key, _token_key) for w in (window - 1, window, window + 1)]
     )
 
 

@@ -178,3 +178,32 @@ def test_openapi_schema_documents_the_prompt_endpoints_and_both_token_spellings(
     )
     assert "post" in schema["paths"]["/v1/chat/completions"]
     assert {"tokenAuth", "bearerAuth"} <= set(schema["components"]["securitySchemes"])
+
+
+def test_rendered_request_documents_match_the_documented_serializers(gateway, make_api_user):
+    from variants.models import FeedbackExample
+    from variants.serializers import PromptDetailSerializer, PromptResultSerializer, prompt_request_document
+
+    user, _ = make_api_user()
+    row = PromptRequest.objects.create(
+        user=user, eligible=True, route="public", variant=gateway.public_variant, environment=gateway.public,
+        ai_model=gateway.model, sensitivity=0.12, categories=["email"], status="completed", prompt_tokens=3,
+        completion_tokens=2, timings={"total_ms": 4.5},
+    )  # fmt: skip
+    FeedbackExample.objects.create(request=row, ai_model=gateway.model, prompt="p", payload="q")
+    row = PromptRequest.objects.select_related("variant", "environment", "ai_model", "feedback").get()
+    row.payload = "q"
+
+    assert prompt_request_document(row, payload="q") == json.loads(
+        json.dumps(PromptResultSerializer(row).data)
+    )
+    assert prompt_request_document(row, detail=True) == json.loads(
+        json.dumps(PromptDetailSerializer(row).data)
+    )
+
+
+def test_the_api_caps_new_tokens_where_the_runtime_does():
+    from inference.runtime import MAX_NEW_TOKENS_CAP as runtime_cap
+    from variants.serializers import MAX_NEW_TOKENS_CAP as api_cap
+
+    assert api_cap == runtime_cap

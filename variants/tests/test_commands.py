@@ -41,6 +41,7 @@ def test_training_stores_an_active_versioned_artifact_with_its_metrics(settings,
     assert (first.version, first.active, second.version, second.active) == (1, False, 2, True)
     assert second.directory == tmp_path / "sensitivity" / "v2"
     assert (second.directory / "meta.json").is_file()
+    assert (tmp_path / "sensitivity" / "latest").resolve() == second.directory
     assert 0.5 < first.metrics["heldout_templates"]["f1"] <= 1.0
     assert first.n_examples == 1500
     assert "generated 1500 examples" in out.getvalue()

@@ -145,9 +145,7 @@ def test_a_classifier_that_raises_sends_the_request_to_the_secured_variant(api, 
 
 
 def test_a_conversation_routed_to_the_secured_variant_stays_there(api, gateway, workers):
-    first = prompt(
-        api, "My IBAN is DE89 3704 0044 0532 0130 00, please draft the transfer.", session_id="c-1"
-    )
+    first = prompt(api, "My SSN is 536-22-8146, please fill in the tax form.", session_id="c-1")
     follow_up = prompt(api, ORDINARY, session_id="c-1")
     other = prompt(api, ORDINARY, session_id="c-2")
 
