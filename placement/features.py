@@ -490,12 +490,21 @@ def _pair_columns(
         columns["front_end_bandwidth_mbps"] = bandwidth
         columns["front_end_rtt_ms"] = rtt
         columns["front_end_transfer_ms"] = transfer
-    if workload.inference_environment_id is None:
+    if wanted & {"inference_link_bandwidth_mbps", "inference_link_rtt_ms", "inference_link_transfer_ms"}:
         # Only model adaptation has an inferencing workload to talk to; the rest talk locally.
+        target = workload.inference_environment_id
+        links = [e.link_to_environment(target) for e in arrays.environments] if target is not None else None
         n = len(arrays.environments)
-        columns["inference_link_bandwidth_mbps"] = np.full(n, LOCAL_BANDWIDTH_MBPS)
-        columns["inference_link_rtt_ms"] = np.full(n, LOCAL_RTT_MS)
-        columns["inference_link_transfer_ms"] = np.full(n, inference_exchange_ms(workload, LOCAL))
+        if links is None:
+            columns["inference_link_bandwidth_mbps"] = np.full(n, LOCAL_BANDWIDTH_MBPS)
+            columns["inference_link_rtt_ms"] = np.full(n, LOCAL_RTT_MS)
+            columns["inference_link_transfer_ms"] = np.full(n, inference_exchange_ms(workload, LOCAL))
+        else:
+            columns["inference_link_bandwidth_mbps"] = np.array([link.bandwidth_mbps for link in links])
+            columns["inference_link_rtt_ms"] = np.array([link.rtt_ms for link in links])
+            columns["inference_link_transfer_ms"] = np.array(
+                [inference_exchange_ms(workload, link) for link in links]
+            )
     return columns
 
 

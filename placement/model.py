@@ -21,7 +21,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.metrics import mean_absolute_error, r2_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from placement.features import (
     EnvironmentArrays,
@@ -42,6 +42,20 @@ _TINY = 1e-6
 # One OpenMP thread: the trees are small, and on a busy host (workers, web server) several
 # spinning OpenMP threads made fitting twenty times slower, not faster.
 _OPENMP_THREADS = 1
+_controller: ThreadpoolController | None = None
+
+
+def _one_openmp_thread():
+    """Return a context limiting OpenMP to one thread.
+
+    The controller that finds the thread pools (by reading /proc/self/maps) is built once:
+    building it for every prediction cost more than the prediction itself.
+    """
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=_OPENMP_THREADS, user_api="openmp")
+
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -96,7 +110,7 @@ class PlacementModel:
 
     def predict_matrix(self, features: np.ndarray, scale: np.ndarray | float = 1.0) -> np.ndarray:
         """Return predictions for rows of features built with this model's keys."""
-        with threadpool_limits(limits=_OPENMP_THREADS, user_api="openmp"):
+        with _one_openmp_thread():
             return np.exp(self.pipeline.predict(features)) * scale
 
     def predict(
@@ -189,7 +203,7 @@ def fit(
     while rounds < BOOSTING_ROUNDS:
         rounds = min(rounds + ROUNDS_PER_CHUNK, BOOSTING_ROUNDS)
         pipeline.set_params(regressor__max_iter=rounds)
-        with threadpool_limits(limits=_OPENMP_THREADS, user_api="openmp"):
+        with _one_openmp_thread():
             pipeline.fit(
                 features[train_index],
                 log_targets[train_index],
