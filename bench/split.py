@@ -1,0 +1,161 @@
+"""Split inference on this machine: whole model vs 2 and 4 partitions on separate node processes.
+
+Same model (``MODEL_DIR/default``; built for a short budget if absent, see
+``split.model``), loopback Redis (``DATAPLANE_REDIS_URL``), greedy decoding. Every torch
+computation runs with one thread -- the bench process's whole model and each node
+process (``--threads 1``) -- so the comparison measures the split's overhead, not a
+different share of the two shared cores. A pipeline runs one partition at a time per
+token, so one thread per node uses what a single whole-model thread uses.
+
+Keys: ``split.decode_ms_whole`` (in-process whole model, ms per decoded token),
+``split.decode_ms_1`` (the whole model as one partition on a node process: adds one
+Redis round trip), ``split.decode_ms_2`` / ``_4``, ``split.decode_ratio_2`` / ``_4`` and
+``split.prefill_ratio_2`` (split / in-process whole model), ``split.prefill_ms_*``,
+``split.bytes_per_token_boundary`` (tensor bytes crossing one boundary per decoded
+token), ``split.tokens_identical`` (every split run produced the whole model's tokens).
+Medians over repetitions.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import torch
+from django.conf import settings
+
+from inference.runtime import encode_prompt, generate, load_model
+from inference.split.coordinator import Coordinator, broadcast_plan
+from inference.split.dataplane import ActivePlan, Hop, live_nodes
+from inference.split.node import redis_client
+
+PROMPT = (
+    "The orchestrator measures the latency of every request and moves the layers of the model "
+    "to the nodes that can run them fastest, while the first and the last partition stay"
+)
+
+
+def _model_dir() -> tuple[Path, str]:
+    model_dir = Path(settings.MODEL_DIR) / "default"
+    if (model_dir / "config.json").is_file():
+        return model_dir, "default"
+    from inference.modelbuild import build_default_model
+
+    model_dir = Path(settings.VAR_DIR) / "bench" / "split-model"
+    if not (model_dir / "config.json").is_file():
+        build_default_model(model_dir, max_steps=20, seed=0)
+    return model_dir, "default architecture built for 20 steps (no MODEL_DIR/default)"
+
+
+def _cuts(num_layers: int, parts: int) -> list[tuple[int, int]]:
+    bounds = [round(i * num_layers / parts) for i in range(parts + 1)]
+    return list(zip(bounds, bounds[1:], strict=False))
+
+
+def run(quick: bool = False) -> dict[str, float | int | bool | str]:
+    new_tokens = 16 if quick else 48
+    repeats = 2 if quick else 4
+    model_dir, model_note = _model_dir()
+    torch.set_num_threads(1)
+    loaded = load_model(model_dir, device="cpu")
+    layers = loaded.model.config.num_hidden_layers
+    prompt_ids = encode_prompt(loaded, PROMPT)
+
+    whole_decode, whole_prefill, whole_tokens = [], [], None
+    for _ in range(repeats + 1):
+        result = generate(loaded, prompt_ids, max_new_tokens=new_tokens, stop_on_eos=False)
+        whole_decode.append(result.timings.decode_ms_per_token)
+        whole_prefill.append(result.timings.prefill_ms)
+        whole_tokens = result.token_ids
+    # The first run warms caches and allocators; it is not counted.
+    out: dict[str, float | int | bool | str] = {
+        "split.model": model_note,
+        "split.layers": layers,
+        "split.prompt_tokens": len(prompt_ids),
+        "split.new_tokens": new_tokens,
+        "split.decode_ms_whole": round(statistics.median(whole_decode[1:]), 3),
+        "split.prefill_ms_whole": round(statistics.median(whole_prefill[1:]), 3),
+    }
+
+    url = settings.DATAPLANE_REDIS_URL
+    client = redis_client(url)
+    run_id = uuid.uuid4().hex[:6]
+    names = [f"bench-{run_id}-{i}" for i in range(4)]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "inference.split.node",
+                "--node",
+                name,
+                "--redis-url",
+                url,
+                "--threads",
+                "1",
+            ],
+            cwd=settings.BASE_DIR,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name in names
+    ]
+    identical = True
+    try:
+        deadline = time.monotonic() + 180
+        while not all(live_nodes(client, names).values()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("bench split nodes did not start within 180 s")
+            time.sleep(0.2)
+        model_key = f"bench-{run_id}"
+        previous = None
+        for version, parts in enumerate((1, 2, 4), start=1):
+            plan = ActivePlan(
+                model_key,
+                version,
+                tuple(Hop(s, e, names[i]) for i, (s, e) in enumerate(_cuts(layers, parts))),
+                str(model_dir.resolve()),
+            )
+            broadcast_plan(client, plan, previous=previous, timeout_s=120)
+            previous = plan
+            coordinator = Coordinator(client, model_key, record_latency=False)
+            decode, prefill, boundary = [], [], []
+            for _ in range(repeats + 1):
+                generation = coordinator.generate(prompt_ids, max_new_tokens=new_tokens, stop_on_eos=False)
+                identical &= generation.token_ids == whole_tokens
+                decode.append(statistics.fmean(generation.decode_ms))
+                prefill.append(generation.prefill_ms)
+                boundary = generation.boundary_bytes
+            out[f"split.decode_ms_{parts}"] = round(statistics.median(decode[1:]), 3)
+            out[f"split.prefill_ms_{parts}"] = round(statistics.median(prefill[1:]), 3)
+            if parts > 1:
+                out[f"split.decode_ratio_{parts}"] = round(
+                    out[f"split.decode_ms_{parts}"] / out["split.decode_ms_whole"], 4
+                )
+                out["split.bytes_per_token_boundary"] = boundary[0] if boundary else 0
+        out["split.prefill_ratio_2"] = round(out["split.prefill_ms_2"] / out["split.prefill_ms_whole"], 4)
+        client.delete(f"split:active:{model_key}")
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    out["split.tokens_identical"] = identical
+    return out
+
+
+if __name__ == "__main__":
+    import os
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+    django.setup()
+    print(run(quick="--quick" in sys.argv))
