@@ -213,6 +213,21 @@ def _sse(payload: dict | str) -> bytes:
     return f"data: {text}\n\n".encode()
 
 
+class _StreamBody:
+    """A streamed response body whose close() (Django calls it) also records an unread stream."""
+
+    def __init__(self, chunks: Iterator[bytes], stream) -> None:
+        self._chunks = chunks
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        self._chunks.close()  # GeneratorExit in a started stream records it there
+        self._stream.close()
+
+
 class ChatCompletionsApi(PromptApiMixin, APIView):
     """``POST /v1/chat/completions`` in the OpenAI format, non-streaming and streaming (SSE)."""
 
@@ -331,7 +346,7 @@ class ChatCompletionsApi(PromptApiMixin, APIView):
                 yield _sse({**chunk({}), "choices": [], "usage": usage})
             yield _sse("[DONE]")
 
-        response = StreamingHttpResponse(events(), content_type="text/event-stream")
+        response = StreamingHttpResponse(_StreamBody(events(), stream), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return _with_headers(response, stream.decision.headers())

@@ -515,9 +515,26 @@ class PromptStream:
         self.started = started
         self.reply: GenerationReply | None = None
         self.error: PromptRefused | None = None
+        self._read = False
+
+    def close(self) -> None:
+        """Record the request as abandoned when the client left before its pieces were read."""
+        if self._read:
+            return
+        self._read = True
+        self.channel.close()
+        _finish_timings(self.decision, self.started, None)
+        prompt_record(
+            decision=self.decision,
+            user=self.user,
+            source=self.submission.source,
+            status=PromptRequest.Status.FAILED,
+            error_code="client_gone",
+        )
 
     def pieces(self) -> Iterator[str]:
         """Yield text pieces; on failure set ``error`` and stop."""
+        self._read = True
         pieces: list[str] = []
         status, code = PromptRequest.Status.FAILED, "client_gone"
         try:

@@ -262,3 +262,16 @@ def test_the_openai_python_client_streams_a_secured_completion(live_server, make
     assert row.completion_tokens == usage[0].completion_tokens
     assert len(text) >= 1
     assert tables_containing("4539 1488") == []
+
+
+def test_a_stream_the_client_abandons_is_still_recorded(api, gateway, workers):
+    body = {"messages": [{"role": "user", "content": ORDINARY}], "max_tokens": 4, "stream": True}
+    response = api.post("/v1/chat/completions", data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+
+    response.close()  # the client went away before reading anything
+
+    row = PromptRequest.objects.get()
+    assert (row.status, row.error_code, row.route) == ("failed", "client_gone", "public")
+    assert not FeedbackExample.objects.exists()
