@@ -207,3 +207,48 @@ def test_the_api_caps_new_tokens_where_the_runtime_does():
     from variants.serializers import MAX_NEW_TOKENS_CAP as api_cap
 
     assert api_cap == runtime_cap
+
+
+def test_network_and_group_criteria_come_from_the_request_and_the_user(api, gateway, settings):
+    # No worker serves these, so each ends in a 504; the routing rows are what is checked.
+    from django.contrib.auth.models import Group
+
+    settings.INFERENCE_TIMEOUT_S = 1
+    gateway.policy.network_rule = "private_only"
+    gateway.policy.private_networks = "10.0.0.0/8"
+    gateway.policy.vpn_header = "X-Corp-VPN"
+    gateway.policy.vpn_header_value = "tunnel-7"
+    gateway.policy.save()
+
+    post(api, {"prompt": "How do I sort a list?"}, REMOTE_ADDR="203.0.113.5")
+    post(api, {"prompt": "How do I sort a list?"}, REMOTE_ADDR="10.4.5.6")
+    post(api, {"prompt": "How do I sort a list?"}, REMOTE_ADDR="203.0.113.5", HTTP_X_CORP_VPN="tunnel-7")
+    interns = Group.objects.create(name="interns")
+    api.user.groups.add(interns)
+    gateway.policy.bypass_groups.add(interns)
+    gateway.policy.save()
+    post(api, {"prompt": "How do I sort a list?"}, REMOTE_ADDR="10.4.5.6")
+
+    rows = list(
+        PromptRequest.objects.order_by("created_at").values_list("eligible", "eligibility_reason", "route")
+    )
+    assert rows == [
+        (False, "public_network", "bypass"),
+        (True, "default", "public"),
+        (True, "default", "public"),
+        (False, "bypass_group", "bypass"),
+    ]
+
+
+def test_only_the_owner_or_staff_can_read_a_request(api, gateway, make_api_user, django_user_model):
+    from django.test import Client
+
+    other, _ = make_api_user("mallory")
+    staff = Client()
+    staff.force_login(django_user_model.objects.create_superuser("ops", "", "a-long-password-42"))
+    row = PromptRequest.objects.create(
+        user=other, eligible=True, route="secured", variant=gateway.secured_variant, status="completed"
+    )
+
+    assert api.get(f"/api/v1/prompts/{row.pk}").status_code == 404
+    assert staff.get(f"/api/v1/prompts/{row.pk}").json()["route"] == "secured"
