@@ -23,7 +23,7 @@ Categories: a validated identifier (card passing Luhn, IBAN passing
 mod-97, issuable SSN, e-mail, phone, key, ...) is always reported; cue-only
 evidence (a health word next to "my", a name after "I'm") is reported only
 when the score reaches the threshold. Text is scanned up to
-`SCAN_CAP_CHARS` (100,000) characters; n-grams come from the first 256
+`SCAN_CAP_CHARS` (100,000) characters; n-grams come from the first 192
 tokens. `classify` never raises: on an internal error it returns score 1.0
 with `failed_closed=True`.
 """

@@ -21,16 +21,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import operator
 from dataclasses import dataclass
+from itertools import pairwise
 
 from .patterns import CATEGORIES, Scan, scan
 
-FEATURE_VERSION = "sens-features-6"
+FEATURE_VERSION = "sens-features-7"
 
 # N-grams are taken from the first this-many tokens only: the cost of a call
 # stays bounded while patterns still scan the whole (capped) text.
-NGRAM_TOKEN_CAP = 256
+NGRAM_TOKEN_CAP = 192
 CHAR_NGRAM = 4
 # Words at least this long also contribute their first and last CHAR_NGRAM
 # letters, so "diabetis" still shares "p:diab" with "diabetes". (Full in-word
@@ -132,9 +132,13 @@ def feature_config_hash() -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+# A sparse feature: a word, affix or other string, or a (word, word) bigram.
+Gram = str | tuple[str, str]
+
+
 @dataclass(slots=True)
 class Features:
-    ngrams: set[str]
+    ngrams: set[Gram]
     dense: list[float]
     scan: Scan
 
@@ -156,18 +160,20 @@ def _shape(token: str) -> str:
         if token[:-1].isdigit() and token[-1] in "kmb":
             return "<num-k>"
         return f"<alnum{min(len(token) // 4, 6)}>"
+    if digits:
+        return f"<numsep{min(len(token) // 4, 6)}>"  # "536-22-8171", "2024-05-01"
     return token
 
 
 # token -> (shaped word, bigram prefix, unigram and affix features). Words repeat
 # across prompts, so the cache saves most of the string slicing; it is
 # cleared when full rather than managed as an LRU, which is cheaper.
-_WORD_CACHE: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+_WORD_CACHE: dict[str, tuple[str, tuple[str, ...]]] = {}
 _WORD_CACHE_MAX = 200_000
 
 
-def _word_features(token: str) -> tuple[str, str, tuple[str, ...]]:
-    """Return (shaped word, bigram prefix "b:word ", unigram and affix features)."""
+def _word_features(token: str) -> tuple[str, tuple[str, ...]]:
+    """Return (shaped word, its unigram and affix features)."""
     cached = _WORD_CACHE.get(token)
     if cached is not None:
         return cached
@@ -176,22 +182,43 @@ def _word_features(token: str) -> tuple[str, str, tuple[str, ...]]:
     if MIN_AFFIX_WORD <= len(word) <= MAX_CHAR_NGRAM_WORD and word.isalpha():
         feats.append("p:" + word[:CHAR_NGRAM])
         feats.append("s:" + word[-CHAR_NGRAM:])
-    entry = (word, "b:" + word + " ", tuple(feats))
+    entry = (word, tuple(feats))
     if len(_WORD_CACHE) >= _WORD_CACHE_MAX:
         _WORD_CACHE.clear()
     _WORD_CACHE[token] = entry
     return entry
 
 
-def ngrams(tokens: list[str]) -> set[str]:
-    """Return word 1-2 grams and word-affix features of the first tokens."""
+def ngrams(tokens: list[str]) -> set[Gram]:
+    """Return word unigrams and affixes (strings) and bigrams (pairs) of the first tokens.
+
+    Bigrams are tuples of the cached word strings rather than new strings:
+    hashing a pair of already-hashed strings is far cheaper than hashing a
+    fresh "b:word word" string, and this is the hottest loop of a call.
+    """
     cache_get = _WORD_CACHE.get
     entries = [cache_get(t) or _word_features(t) for t in tokens[:NGRAM_TOKEN_CAP]]
     if not entries:
         return set()
-    grams: set[str] = set().union(*[e[2] for e in entries])
-    grams.update(map(operator.add, [e[1] for e in entries[:-1]], [e[0] for e in entries[1:]]))
+    grams: set[Gram] = set().union(*[e[1] for e in entries])
+    words = [e[0] for e in entries]
+    grams.update(pairwise(words))
     return grams
+
+
+def gram_name(gram: Gram) -> str:
+    """Return the artifact's name for a gram: bigrams are stored as "b:first second"."""
+    if isinstance(gram, tuple):
+        return "b:" + gram[0] + " " + gram[1]
+    return gram
+
+
+def gram_from_name(name: str) -> Gram:
+    """Return the in-memory gram for an artifact name (inverse of `gram_name`)."""
+    if name.startswith("b:"):
+        first, _, second = name[2:].partition(" ")
+        return (first, second)
+    return name
 
 
 def _log1p(value: int | float) -> float:

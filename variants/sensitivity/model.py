@@ -78,7 +78,8 @@ def _sigmoid(z: float) -> float:
 class Classifier:
     """A trained sensitivity model ready for `classify`."""
 
-    ngram_weights: dict[str, float]
+    # Keys are features.Gram: strings, and (word, word) pairs for bigrams.
+    ngram_weights: dict[F.Gram, float]
     dense_weights: list[float]
     intercept: float
     calibration: tuple[float, float]
@@ -126,12 +127,15 @@ class Classifier:
         return [self.classify(t) for t in texts]
 
     # -- persistence ----------------------------------------------------
+    def _named_weights(self) -> list[tuple[str, float]]:
+        return sorted((F.gram_name(g), w) for g, w in self.ngram_weights.items())
+
     def weights_digest(self) -> str:
         """Return a SHA-256 over every weight; equal digests mean equal models."""
         h = hashlib.sha256()
-        for gram in sorted(self.ngram_weights):
-            h.update(gram.encode("utf-8", "surrogatepass") + b"\0")
-            h.update(np.float64(self.ngram_weights[gram]).tobytes())
+        for name, weight in self._named_weights():
+            h.update(name.encode("utf-8", "surrogatepass") + b"\0")
+            h.update(np.float64(weight).tobytes())
         h.update(np.array(self.dense_weights, dtype=np.float64).tobytes())
         h.update(np.array([self.intercept, *self.calibration], dtype=np.float64).tobytes())
         return h.hexdigest()
@@ -140,13 +144,13 @@ class Classifier:
         """Write `weights.npz` and `meta.json` into `out_dir` and return it."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        vocab = sorted(self.ngram_weights)
+        named = self._named_weights()
         weights_path = out / "weights.npz"
         with weights_path.open("wb") as fh:
             np.savez_compressed(
                 fh,
-                ngram_vocab=np.array(vocab, dtype=np.str_),
-                ngram_weights=np.array([self.ngram_weights[g] for g in vocab], dtype=np.float64),
+                ngram_vocab=np.array([name for name, _ in named], dtype=np.str_),
+                ngram_weights=np.array([w for _, w in named], dtype=np.float64),
                 dense_weights=np.array(self.dense_weights, dtype=np.float64),
                 intercept=np.array([self.intercept], dtype=np.float64),
                 calibration=np.array(self.calibration, dtype=np.float64),
@@ -207,7 +211,7 @@ def load_classifier(path: Path | str) -> Classifier:
             f"artifact {directory} has {len(dense)} dense weights, expected {len(F.DENSE_NAMES)}"
         )
     return Classifier(
-        ngram_weights=dict(zip(vocab, weights, strict=True)),
+        ngram_weights={F.gram_from_name(name): w for name, w in zip(vocab, weights, strict=True)},
         dense_weights=dense,
         intercept=intercept,
         calibration=(calibration[0], calibration[1]),
@@ -220,7 +224,7 @@ def load_classifier(path: Path | str) -> Classifier:
 # Training
 
 
-def _design_matrix(rows: list[F.Features], vocab: dict[str, int]) -> sparse.csr_matrix:
+def _design_matrix(rows: list[F.Features], vocab: dict[F.Gram, int]) -> sparse.csr_matrix:
     n_ngrams = len(vocab)
     n_dense = len(F.DENSE_NAMES)
     indptr = [0]
@@ -306,11 +310,11 @@ def train_classifier(
 
     def fit(indices: list[int]) -> Classifier:
         """Fit on `indices` with a vocabulary drawn from them, then Platt-scale."""
-        doc_freq: dict[str, int] = {}
+        doc_freq: dict[F.Gram, int] = {}
         for i in indices:
             for gram in rows[i].ngrams:
                 doc_freq[gram] = doc_freq.get(gram, 0) + 1
-        vocab_list = sorted(g for g, c in doc_freq.items() if c >= MIN_NGRAM_DOCUMENTS)
+        vocab_list = sorted((g for g, c in doc_freq.items() if c >= MIN_NGRAM_DOCUMENTS), key=F.gram_name)
         vocab = {g: k for k, g in enumerate(vocab_list)}
         model = LogisticRegression(C=C, solver="liblinear", max_iter=500, random_state=seed)
         model.fit(_design_matrix([rows[i] for i in indices], vocab), labels[indices])

@@ -615,13 +615,31 @@ _TYPO_KINDS = frozenset(
 )  # fmt: skip
 _register_typos()
 
-# First token of a phrase -> the phrase lengths that start with it, longest first.
-_PHRASE_FIRST: dict[str, tuple[int, ...]] = {}
-for _key in _PHRASES:
-    _words = _key.split()
-    _PHRASE_FIRST[_words[0]] = tuple(
-        sorted(set(_PHRASE_FIRST.get(_words[0], ())) | {len(_words)}, reverse=True)
-    )
+# The phrase table as a token trie: token -> (kinds ending here, next level).
+# Walking it compares token strings whose hashes Python has already cached,
+# instead of joining and hashing every candidate n-gram.
+_TrieNode = tuple[tuple[str, ...], dict]
+_PHRASE_TRIE: dict[str, _TrieNode] = {}
+
+
+def _build_trie() -> None:
+    nodes: dict[str, list] = {}
+    for key, kinds in _PHRASES.items():
+        level = nodes
+        words = key.split()
+        for depth, word in enumerate(words):
+            entry = level.setdefault(word, [(), {}])
+            if depth == len(words) - 1:
+                entry[0] = tuple(kinds)
+            level = entry[1]
+
+    def freeze(level: dict[str, list]) -> dict[str, _TrieNode]:
+        return {word: (kinds, freeze(children)) for word, (kinds, children) in level.items()}
+
+    _PHRASE_TRIE.update(freeze(nodes))
+
+
+_build_trie()
 
 
 _POSITION_KINDS = frozenset({"fp", "rel", "first_name", "landmark", "public_figure", "locverb"})
@@ -629,24 +647,30 @@ _SPAN_KINDS = frozenset({"landmark", "public_figure"})
 
 
 def _phrase_hits(tokens: list[str]) -> list[tuple[int, int, str]]:
-    """Return (first_token, token_count, kind) for every registered phrase."""
+    """Return (first_token, token_count, kind) for every registered phrase, longest first."""
     hits: list[tuple[int, int, str]] = []
-    first = _PHRASE_FIRST.get
-    phrases = _PHRASES.get
+    root = _PHRASE_TRIE.get
     n = len(tokens)
     for i, token in enumerate(tokens):
-        sizes = first(token)
-        if sizes is None:
+        node = root(token)
+        if node is None:
             continue
-        for size in sizes:
-            if size == 1:
-                kinds = phrases(token)
-            elif i + size <= n:
-                kinds = phrases(" ".join(tokens[i : i + size]))
-            else:
-                continue
+        found: list[tuple[int, int, str]] = []
+        size = 1
+        while True:
+            kinds, children = node
             if kinds:
-                hits.extend((i, size, kind) for kind in kinds)
+                found.extend((i, size, kind) for kind in kinds)
+            if not children or i + size >= n:
+                break
+            node = children.get(tokens[i + size])
+            if node is None:
+                break
+            size += 1
+        if found:
+            # Longest phrase first, as the label readers expect.
+            found.sort(key=lambda hit: -hit[1])
+            hits.extend(found)
     return hits
 
 
@@ -956,6 +980,7 @@ _DOSAGE_RE = re.compile(
     re.IGNORECASE,
 )
 _DIGIT_RE = re.compile(r"\d")
+_SEVEN_DIGITS_RE = re.compile(r"[+(]?\s?(?:\d[\s.()/-]{0,2}){7}")
 _DIGIT_CHARS = frozenset("0123456789")
 _SENTENCE_END_RE = re.compile(r"[.!?;]\s|\n")
 _PLACEHOLDER_VALUE_RE = re.compile(
@@ -1100,8 +1125,14 @@ def _scan_email(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
 def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits: int) -> None:
     """Cards, SSNs and phones, in that order so the longest validated reading wins."""
     signals = scan.signals
+    # Only a start followed by seven digits (separators allowed) can begin any of
+    # these; one cheap match per start spares the long alternations below.
+    match7 = _SEVEN_DIGITS_RE.match
+    long_starts = [s for s in scan.number_starts if match7(text, s)]
+    if not long_starts:
+        return
     if n_digits >= 12:
-        for m in _anchored(_CARD_RE, text, scan.number_starts):
+        for m in _anchored(_CARD_RE, text, long_starts):
             start, end = m.span()
             if not _boundary_before(text, start, ".,-") or _overlaps(taken, start, end):
                 continue
@@ -1138,7 +1169,7 @@ def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits:
                 signals["card_ctx"] += 1
 
     if n_digits >= 9 and ("-" in text or scan.signals.get("ssn_label")):
-        for m in _anchored(_SSN_RE, text, scan.number_starts):
+        for m in _anchored(_SSN_RE, text, long_starts):
             start, end = m.span()
             if not _boundary_before(text, start, "-") or _overlaps(taken, start, end):
                 continue
@@ -1160,7 +1191,7 @@ def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits:
 
     if n_digits < 7:
         return
-    for m in _anchored(_PHONE_RE, text, scan.number_starts):
+    for m in _anchored(_PHONE_RE, text, long_starts):
         start, end = m.span()
         if not _boundary_before(text, start, "+/.-") or _overlaps(taken, start, end):
             continue
@@ -1216,7 +1247,7 @@ def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits:
             signals["phone_ctx"] += 1
     # International shapes the table above does not know ("374 780 163",
     # "(64) 3591-3246", "056 590 36 33"), only with a phone word close by.
-    for m in _anchored(_PHONE_GENERIC_RE, text, scan.number_starts):
+    for m in _anchored(_PHONE_GENERIC_RE, text, long_starts):
         start, end = m.span()
         if not _boundary_before(text, start, "+/.-,$€£") or _overlaps(taken, start, end):
             continue
