@@ -154,9 +154,9 @@ def _presidio() -> tuple[Callable[[str], list], str]:
     engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": str(blank_dir)}])
     engine.load()
     analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
-    import presidio_analyzer
+    from importlib.metadata import version as package_version
 
-    version = getattr(presidio_analyzer, "__version__", "unknown")
+    version = package_version("presidio-analyzer")
     config = (
         f"presidio-analyzer {version}, all built-in recognisers, default score threshold "
         f"{analyzer.default_score_threshold}; NLP engine = blank spaCy 'en' pipeline "
