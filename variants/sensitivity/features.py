@@ -169,7 +169,7 @@ def _shape(token: str) -> str:
 # across prompts, so the cache saves most of the string slicing; it is
 # cleared when full rather than managed as an LRU, which is cheaper.
 _WORD_CACHE: dict[str, tuple[str, tuple[str, ...]]] = {}
-_WORD_CACHE_MAX = 200_000
+_WORD_CACHE_MAX = 50_000
 
 
 def _word_features(token: str) -> tuple[str, tuple[str, ...]]:
