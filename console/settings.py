@@ -238,10 +238,29 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "placement.tasks.migrations_recover",
         "schedule": 30.0,
     },
+    # Split inference's monitoring cycle (paper Algorithm 1). Every 10 s, a third of the
+    # 30 s cool-down, so a trigger is acted on soon after the cool-down ends.
+    "split-orchestrate": {
+        "task": "inference.split.orchestrate",
+        "schedule": 10.0,
+    },
     # Retrain the placement models on the telemetry gathered since; history grows slowly, so
     # every six hours is plenty (administrators can also retrain on demand from the admin).
     "placement-models-retrain": {
         "task": "placement.tasks.placement_models_retrain",
+        "schedule": 6 * 3600.0,
+    },
+    # Adaptation and training jobs whose worker died (lease of ADAPTATION_LEASE_S = 60 s run
+    # out) resume from their last checkpoint; every 30 s bounds the stall to about 90 s.
+    "adaptation-jobs-recover": {
+        "task": "inference.tasks.adaptation_jobs_recover",
+        "schedule": 30.0,
+    },
+    # Claim 2: retrain on the public variant's feedback. A run starts only once
+    # FEEDBACK_TRAINING_MIN_EXAMPLES new examples arrived, so checking every 6 h costs one
+    # count query per model and never trains on a handful of prompts.
+    "feedback-training": {
+        "task": "inference.tasks.feedback_training_schedule",
         "schedule": 6 * 3600.0,
     },
 }

@@ -40,10 +40,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+# torch is imported inside the functions that compute: the web process imports this module
+# (for the settings, the errors and the fingerprint check) and must not pay for torch.
 
 ADAPTER_METADATA_FILENAME = "switchyard-adapter.json"
 ADAPTER_WEIGHTS_FILENAME = "adapter_model.safetensors"
@@ -215,6 +219,8 @@ def encode_examples(tokenizer, texts: Sequence[str], seq_len: int) -> list[list[
 def split_heldout(count: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Return (train, held-out) example indices: a seeded shuffle, at least one of each when
     there are five examples or more, and no held-out set below that."""
+    import torch
+
     order = torch.randperm(count, generator=torch.Generator().manual_seed(seed + 7919)).tolist()
     heldout_count = 0
     if count >= 5 and fraction > 0:
@@ -224,6 +230,8 @@ def split_heldout(count: int, fraction: float, seed: int) -> tuple[list[int], li
 
 def _batch(examples: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Return right-padded input ids and the attention mask of a list of examples."""
+    import torch
+
     width = max(len(ids) for ids in examples)
     input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(examples), width), dtype=torch.long)
@@ -235,6 +243,8 @@ def _batch(examples: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.
 
 def _token_losses(model: nn.Module, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Return the next-token losses of every real (non-padding) position, flattened."""
+    from torch import nn
+
     logits = model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits
     targets = input_ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
     losses = nn.functional.cross_entropy(
@@ -243,20 +253,22 @@ def _token_losses(model: nn.Module, input_ids: torch.Tensor, mask: torch.Tensor)
     return losses[targets.reshape(-1) != -100]
 
 
-@torch.no_grad()
 def perplexity(model: nn.Module, examples: list[list[int]], *, pad_id: int, batch_size: int = 8) -> float:
     """Return exp(mean next-token loss) over the examples (NaN when there are none)."""
+    import torch
+
     if not examples:
         return float("nan")
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
-    for start in range(0, len(examples), batch_size):
-        input_ids, mask = _batch(examples[start : start + batch_size], pad_id)
-        losses = _token_losses(model, input_ids.to(device), mask.to(device))
-        total += float(losses.sum())
-        count += losses.numel()
+    with torch.no_grad():
+        for start in range(0, len(examples), batch_size):
+            input_ids, mask = _batch(examples[start : start + batch_size], pad_id)
+            losses = _token_losses(model, input_ids.to(device), mask.to(device))
+            total += float(losses.sum())
+            count += losses.numel()
     if was_training:
         model.train()
     return math.exp(total / count) if count else float("nan")
@@ -300,6 +312,8 @@ def checkpoint_step(path: Path | str) -> int:
 
 
 def _checkpoint_save(directory: Path, state: dict[str, Any]) -> Path:
+    import torch
+
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"step-{state['step']:08d}.pt"
     # Written beside and renamed: a crash mid-write leaves the previous checkpoint usable.
@@ -312,6 +326,8 @@ def _checkpoint_save(directory: Path, state: dict[str, Any]) -> Path:
 
 
 def _checkpoint_load(path: Path) -> dict[str, Any]:
+    import torch
+
     # weights_only: a checkpoint is tensors, numbers, strings and lists, never pickled code.
     return torch.load(path, map_location="cpu", weights_only=True)
 
@@ -338,6 +354,7 @@ class TrainingOutcome:
 
 
 def _load_base(model_dir: Path, device: torch.device):
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
@@ -382,6 +399,7 @@ def train_adapter(
     answers "pause". On completion the adapter is written to ``out_dir`` (atomically: a
     reader never sees half an adapter) with ``metadata`` merged into its metadata file.
     """
+    import torch
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
     problems = lora.problems()
@@ -685,7 +703,7 @@ class LoadedAdapter:
         return bool(self.metadata.get("secured"))
 
 
-ModuleResolver = Callable[[str], nn.Module | None]
+ModuleResolver = Callable[[str], "nn.Module | None"]
 
 
 class AdapterBank:
@@ -752,6 +770,7 @@ class AdapterBank:
         metadata: dict[str, Any] | None = None,
     ) -> LoadedAdapter:
         """Attach an adapter's tensors under ``name`` (replacing one of that name)."""
+
         started = time.perf_counter()
         adapter_config_check(config)
         rank = int(config["r"])
@@ -805,6 +824,8 @@ class AdapterBank:
             return self._adapters.pop(name, None) is not None
 
     def _hook(self, path: str):
+        from torch import nn
+
         bank_id = id(self)
 
         def add_delta(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
@@ -824,6 +845,8 @@ class AdapterBank:
 
 def _module_features(module: nn.Module) -> tuple[int, int]:
     """Return (in, out) features of a Linear or a GPT-2 style Conv1D (weight stored in x out)."""
+    from torch import nn
+
     if isinstance(module, nn.Linear):
         return module.in_features, module.out_features
     weight = getattr(module, "weight", None)
