@@ -145,6 +145,9 @@ def load_demo(*, model_directory: str = "default") -> dict[str, int]:
     from variants.demo import load_variant_demo  # the prompt gateway's variants and policy
 
     variant_counts = load_variant_demo(model_slug="default")
+    from inference.split.demo import load_split_demo  # split nodes and the orchestrator policy
+
+    variant_counts.update(load_split_demo())
     return {
         "environments": ProductionEnvironment.objects.count(),
         "front_end_devices": FrontEndDevice.objects.count(),

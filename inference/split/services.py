@@ -92,6 +92,11 @@ def split_node_heartbeat(*, name: str, utilisation: float, online: bool = True) 
     )
 
 
+def split_node_store_profile(*, name: str, profile: dict[str, Any]) -> None:
+    """Store a node's measured per-layer costs (``inference.split.profile``)."""
+    SplitNode.objects.filter(name=name).update(profile=profile)
+
+
 def model_layer_count(ai_model: AIModel) -> int:
     """Return the model's decoder layer count from its config (the row's value as fallback)."""
     config_path = Path(ai_model.path) / "config.json"

@@ -7,8 +7,11 @@ tasks; they go node to node through Redis (``inference.split.dataplane``).
 from __future__ import annotations
 
 import json
+import logging
 
 from celery import shared_task
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="inference.split.activate_plan", ignore_result=True, soft_time_limit=180, time_limit=200)
@@ -56,5 +59,8 @@ def split_orchestrator_cycle() -> int:
 
     models = AIModel.objects.filter(split_plans__state=SplitPlan.State.ACTIVE).distinct()
     for ai_model in models:
-        orchestrator_cycle(ai_model=ai_model)
+        try:
+            orchestrator_cycle(ai_model=ai_model)
+        except Exception:  # one model's failure (e.g. no live nodes) must not starve the others
+            logger.exception("orchestrator cycle failed for %s", ai_model.slug)
     return len(models)

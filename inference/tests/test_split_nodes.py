@@ -30,7 +30,7 @@ from inference.split.services import (
     split_plan_activate,
     split_plan_propose,
 )
-from inference.split_models import OrchestratorDecision, PlanAcknowledgement, SplitPlan
+from inference.split_models import OrchestratorDecision, PlanAcknowledgement, SplitNode, SplitPlan
 from placement.models import AIModel
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -41,7 +41,7 @@ RUN = uuid.uuid4().hex[:6]
 
 
 @contextmanager
-def node_processes(names: list[str]):
+def node_processes(names: list[str], extra_args: tuple[str, ...] = ("--profile-model", "")):
     """Start one ``run_split_node`` process per name; wait until each heartbeats."""
     log_dir = Path(settings.VAR_DIR) / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -59,6 +59,7 @@ def node_processes(names: list[str]):
                 "trusted",
                 "--threads",
                 "1",
+                *extra_args,
             ],
             cwd=settings.BASE_DIR,
             env=subprocess_env(),
@@ -213,3 +214,21 @@ def test_a_node_killed_mid_generation_is_replaced_and_the_tokens_do_not_change(a
     assert current.created_by == "recovery"
     decision = OrchestratorDecision.objects.get(plan_to=current)
     assert decision.triggers[0]["name"] == "node_lost"
+
+
+def test_a_started_node_profiles_its_layers_and_stores_positive_costs(tiny_llama_dir, django_db_setup):
+    ai_model = AIModel.objects.create(
+        name=f"tiny {RUN} profile",
+        slug=f"tiny-{RUN}-profile",
+        directory=str(tiny_llama_dir),
+        architecture="llama",
+        layer_count=8,
+    )
+    name = f"n{RUN}prof"
+    with node_processes([name], extra_args=("--profile-model", ai_model.slug)):
+        node = SplitNode.objects.get(name=name)
+
+    assert node.profile["decode_ms_per_layer"] > 0
+    assert node.profile["prefill_ms_per_layer"] > 0
+    assert node.profile["activation_bytes_per_token"] >= 64 * 4
+    assert node.profile["model"] == ai_model.slug

@@ -1,5 +1,5 @@
 """Start the whole product on this host: web server, one Celery worker per environment queue,
-the control-plane worker and beat. Ctrl-C stops every process it started."""
+the control-plane worker, beat and the demo split-inference nodes. Ctrl-C stops every process it started."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -24,12 +25,17 @@ class Command(BaseCommand):
         parser.add_argument("--bind", default=os.environ.get("SWITCHYARD_BIND", "127.0.0.1:8000"))
         parser.add_argument("--no-beat", action="store_true")
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         log_dir = settings.VAR_DIR / "log"
         log_dir.mkdir(parents=True, exist_ok=True)
         log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child's life
         process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=settings.BASE_DIR
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=settings.BASE_DIR,
+            env=env,
         )
         self.children.append((name, process))
         self.stdout.write(f"  started {name:<22} pid {process.pid:<7} log var/log/{name}.log")
@@ -54,6 +60,7 @@ class Command(BaseCommand):
             )
         if not no_beat:
             self._spawn("beat", [*celery, "beat", "--loglevel", "INFO"])
+        self._start_split_nodes(python)
         url = f"http://{bind}/"
         self._wait_for_web(url)
         self.stdout.write(self.style.SUCCESS(f"\nSwitchyard is up: {url}console/  (admin: {url}admin/)"))
@@ -70,6 +77,34 @@ class Command(BaseCommand):
             self.stdout.write("\nStopping...")
         finally:
             self._stop_all()
+
+    def _start_split_nodes(self, python: str) -> None:
+        """Start the demo split-inference nodes and activate their first plan in the background.
+
+        One torch thread each: three nodes share this host's cores with the workers.
+        """
+        from inference.split.demo import DEMO_NODES, bootstrap_initial_plan
+
+        env = dict(os.environ, SWITCHYARD_TORCH_THREADS="1")
+        for name, environment_slug, trust in DEMO_NODES:
+            argv = [python, "manage.py", "run_split_node", "--node", name, "--threads", "1"]
+            argv += ["--environment", environment_slug, "--trust", str(trust)]
+            self._spawn(name, argv, env=env)
+
+        def bootstrap() -> None:
+            from django.db import close_old_connections
+
+            try:
+                plan = bootstrap_initial_plan(model_slug="default")
+                if plan is not None:
+                    self.stdout.write(f"  split plan v{plan.version} active: {plan.route}")
+            except Exception as exc:  # noqa: BLE001 - the rest of the product runs without it
+                self.stderr.write(f"initial split plan failed: {exc}")
+            finally:
+                close_old_connections()
+
+        # The web server must not wait for model loading: the plan follows when nodes are up.
+        threading.Thread(target=bootstrap, daemon=True, name="split-bootstrap").start()
 
     def _wait_for_web(self, url: str) -> None:
         deadline = time.monotonic() + 60

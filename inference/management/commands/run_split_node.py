@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -32,6 +33,11 @@ class Command(BaseCommand):
             help="torch threads (default SWITCHYARD_TORCH_THREADS, else torch's own).",
         )
         parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present).")
+        parser.add_argument(
+            "--profile-model",
+            default="default",
+            help="Slug of the model whose layers are profiled on start ('' to skip).",
+        )
 
     def handle(self, *args, **options):
         from inference.split.node import run_node
@@ -45,6 +51,8 @@ class Command(BaseCommand):
             trust=options["trust"],
             memory_bytes=options["memory_bytes"],
         )
+        if options["profile_model"]:
+            self._profile(name, options["profile_model"], options["device"], options["threads"])
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
@@ -70,3 +78,30 @@ class Command(BaseCommand):
         finally:
             close_old_connections()
             split_node_heartbeat(name=name, utilisation=0.0, online=False)
+
+    def _profile(self, name: str, model_slug: str, device: str | None, threads: int | None) -> None:
+        """Measure this node's per-layer costs before serving (the planner reads them)."""
+        import torch
+
+        from inference.split.profile import profile_layers
+        from inference.split.services import split_node_store_profile
+        from placement.models import AIModel
+
+        ai_model = AIModel.objects.filter(slug=model_slug).first()
+        if ai_model is None or not (Path(ai_model.path) / "config.json").is_file():
+            self.stdout.write(f"not profiling: model {model_slug!r} has no files yet")
+            return
+        if threads:
+            # Profile with the thread count the node will serve with.
+            torch.set_num_threads(threads)
+        try:
+            profile = profile_layers(ai_model.path, device=device)
+        except Exception as exc:  # a node without a profile still serves (planner default)
+            logging.getLogger(__name__).exception("profiling failed")
+            self.stderr.write(f"profiling failed: {exc}")
+            return
+        split_node_store_profile(name=name, profile=dict(profile, model=model_slug))
+        self.stdout.write(
+            f"profiled {model_slug}: decode {profile['decode_ms_per_layer']:.3f} ms/layer, "
+            f"prefill {profile['prefill_ms_per_layer']:.4f} ms/layer/token"
+        )
