@@ -58,6 +58,11 @@ def latency_key(model_key: str) -> str:
     return f"split:latency:{model_key}"
 
 
+def privacy_key(model_key: str) -> str:
+    """Return the counter of privacy=high requests refused since the orchestrator last looked."""
+    return f"split:privacy:{model_key}"
+
+
 class MessageError(ValueError):
     """A data-plane value that is not a framed message."""
 

@@ -24,6 +24,7 @@ from inference.split.services import (
     parse_partitions,
     plan_partitions,
     split_plan_propose,
+    take_privacy_violations,
 )
 from inference.split_models import OrchestratorDecision, OrchestratorPolicy, SplitPlan
 from inference.triggers import MonitoringSnapshot, TriggerThresholds, decide, ewma
@@ -57,6 +58,7 @@ def measure(ai_model: AIModel, policy: OrchestratorPolicy, nodes, plan_nodes) ->
     samples = [float(value) for value in reversed(raw)]
     links = node_links([n for n in nodes if n.name in plan_nodes])
     return MonitoringSnapshot(
+        privacy_high_request=take_privacy_violations(ai_model) > 0,
         latency_ewma_ms=ewma(samples, policy.ewma_alpha),
         node_utilisation={n.name: float(n.utilisation) for n in nodes},
         link_bandwidth_mbps={(link.a, link.b): link.bandwidth_mbps for link in links},

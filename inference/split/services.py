@@ -28,7 +28,7 @@ from inference.runtime import (
     model_max_positions,
 )
 from inference.split.coordinator import Coordinator, SplitGeneration, SplitUnavailable, broadcast_plan
-from inference.split.dataplane import ActivePlan, Hop, inbox_key, live_nodes
+from inference.split.dataplane import ActivePlan, Hop, inbox_key, live_nodes, privacy_key
 from inference.split_models import PlanAcknowledgement, SplitNode, SplitPlan
 from placement.models import AIModel, ProductionEnvironment
 
@@ -57,6 +57,45 @@ def dataplane_client():
 
 class SplitRequestError(InvalidRequest):
     """A split generation request that can never succeed (unknown model, bad limits)."""
+
+
+class SplitPrivacyUnavailable(SplitUnavailable):
+    """A privacy=high request while the active plan routes through an untrusted node."""
+
+
+PRIVACY_LEVELS = ("normal", "high")
+
+
+def record_privacy_violation(*, ai_model: AIModel, untrusted: Sequence[str]) -> int:
+    """Count a privacy=high request the active plan could not serve on trusted nodes only.
+
+    The orchestrator's next cycle reads (and resets) the counter as ``privacy_high_request``
+    and proposes an all-trusted plan. Returns the count so far.
+    """
+    client = dataplane_client()
+    pipe = client.pipeline()
+    pipe.incr(privacy_key(ai_model.slug))
+    # An unread counter must not fire a trigger hours later, after the plan changed anyway.
+    pipe.expire(privacy_key(ai_model.slug), 3600)
+    count, _ = pipe.execute()
+    return int(count)
+
+
+def take_privacy_violations(ai_model: AIModel) -> int:
+    """Return and reset the number of privacy=high requests recorded since the last call."""
+    pipe = dataplane_client().pipeline()
+    pipe.get(privacy_key(ai_model.slug))
+    pipe.delete(privacy_key(ai_model.slug))
+    value, _ = pipe.execute()
+    return int(value or 0)
+
+
+def untrusted_nodes_of(plan: SplitPlan) -> list[str]:
+    """Return the nodes of ``plan`` that are not trusted (unknown nodes count as untrusted)."""
+    names = [p["node"] for p in plan.partitions]
+    nodes = SplitNode.objects.select_related("environment").filter(name__in=names)
+    trusted = {node.name for node in nodes if node.is_trusted}
+    return [name for name in names if name not in trusted]
 
 
 # Nodes -------------------------------------------------------------------------------
@@ -369,12 +408,19 @@ def split_generate(
     stop_on_eos: bool = True,
     step_timeout_s: float | None = None,
     before_step: Callable[[int], None] | None = None,
+    privacy: str = "normal",
 ) -> SplitReply:
     """Generate through the model's active split plan; recovers from dead nodes by re-planning.
+
+    A ``privacy="high"`` request never crosses an untrusted node: when the active plan
+    would, it is recorded for the orchestrator (privacy trigger) and refused with
+    ``SplitPrivacyUnavailable`` until an all-trusted plan is active.
 
     Raises ``SplitRequestError`` for requests that can never succeed and
     ``SplitUnavailable`` when the nodes cannot serve within the bound.
     """
+    if privacy not in PRIVACY_LEVELS:
+        raise SplitRequestError(f"privacy must be one of {', '.join(PRIVACY_LEVELS)}")
     ai_model = AIModel.objects.filter(slug=model_slug).first()
     if ai_model is None:
         raise SplitRequestError(f"unknown model {model_slug!r}")
@@ -406,8 +452,17 @@ def split_generate(
         sampling = check_sampling(temperature, top_p)
     except InvalidRequest as exc:
         raise SplitRequestError(str(exc)) from exc
-    if active_plan_of(ai_model) is None:
+    active = active_plan_of(ai_model)
+    if active is None:
         raise SplitUnavailable(f"model {model_slug!r} has no active split plan")
+    if privacy == "high":
+        untrusted = untrusted_nodes_of(active)
+        if untrusted:
+            record_privacy_violation(ai_model=ai_model, untrusted=untrusted)
+            raise SplitPrivacyUnavailable(
+                f"plan v{active.version} routes through untrusted node(s) {', '.join(untrusted)}; "
+                "a privacy=high request waits for an all-trusted plan (the orchestrator was told)"
+            )
 
     def recover(plan: ActivePlan, lost: list[str]) -> ActivePlan:
         return _as_active(split_recover(ai_model=ai_model, lost=lost))
@@ -434,6 +489,7 @@ def split_generate(
 
 
 __all__ = [
+    "SplitPrivacyUnavailable",
     "SplitRequestError",
     "SplitUnavailable",
     "active_plan_of",

@@ -17,11 +17,13 @@ from inference.planner import PlanError
 from inference.split.dataplane import HEARTBEAT_TTL_MS, heartbeat_key
 from inference.split.orchestrator import orchestrator_cycle
 from inference.split.services import (
+    SplitPrivacyUnavailable,
     SplitRequestError,
     dataplane_client,
     split_generate,
     split_node_register,
     split_plan_propose,
+    take_privacy_violations,
 )
 from inference.split_models import OrchestratorDecision, OrchestratorPolicy, SplitPlan
 from inference.triggers import MonitoringSnapshot
@@ -226,3 +228,33 @@ def test_bad_split_requests_fail_with_a_clear_error(ai_model, options, message):
     request = {"model_slug": ai_model.slug, "prompt": "Hello there", "max_new_tokens": 4} | options
     with pytest.raises(SplitRequestError, match=message):
         split_generate(**request)
+
+
+def test_a_privacy_high_request_on_an_untrusted_route_is_refused_and_makes_the_next_cycle_go_all_trusted(
+    ai_model, cluster
+):
+    current = activate_directly(ai_model, parts((0, 2, "t1"), (2, 6, "u1"), (6, 8, "t2")))
+    take_privacy_violations(ai_model)  # nothing left over from elsewhere
+
+    with pytest.raises(SplitPrivacyUnavailable, match=f"untrusted node\\(s\\) {node_name('u1')}"):
+        split_generate(model_slug=ai_model.slug, prompt="Hello there", max_new_tokens=4, privacy="high")
+    decision = orchestrator_cycle(ai_model=ai_model)
+    again = orchestrator_cycle(ai_model=ai_model)
+
+    assert decision.metrics["privacy_high_request"] is True
+    assert [t["name"] for t in decision.triggers] == ["privacy"]
+    assert decision.plan_from == current
+    trusted = {node_name("t1"), node_name("t2")}
+    assert {p["node"] for p in decision.plan_to.partitions} <= trusted
+    # The cycle consumed the record: the next one does not see it again.
+    assert again.metrics["privacy_high_request"] is False
+
+
+def test_an_unknown_privacy_level_is_refused_and_not_recorded(ai_model, cluster):
+    activate_directly(ai_model, parts((0, 4, "t1"), (4, 8, "t2")))
+    take_privacy_violations(ai_model)
+
+    with pytest.raises(SplitRequestError, match="privacy must be one of normal, high"):
+        split_generate(model_slug=ai_model.slug, prompt="Hello", max_new_tokens=4, privacy="secret")
+
+    assert take_privacy_violations(ai_model) == 0
