@@ -15,4 +15,6 @@ urlpatterns = [
     path("", include(("variants.urls", "variants"))),
     # Model adaptation and training workloads, adapters and promotions: /api/v1/adaptations, ...
     path("", include(("inference.urls", "inference"))),
+    # Split inference: /api/v1/split/generate.
+    path("", include(("inference.split.urls", "split"))),
 ]

@@ -232,3 +232,28 @@ def test_a_started_node_profiles_its_layers_and_stores_positive_costs(tiny_llama
     assert node.profile["prefill_ms_per_layer"] > 0
     assert node.profile["activation_bytes_per_token"] >= 64 * 4
     assert node.profile["model"] == ai_model.slug
+
+
+def test_the_split_api_answers_with_the_whole_models_tokens_and_the_plan_version(
+    ai_model, whole_tokens, client, django_user_model
+):
+    from rest_framework.authtoken.models import Token
+
+    a, b, _ = NODES
+    plan = activate(ai_model, parts((0, 4, a), (4, 8, b)))
+    user = django_user_model.objects.create_user(f"api-{RUN}", password="a-long-password-42")
+    body = {"model": ai_model.slug, "prompt": PROMPT, "max_new_tokens": NEW_TOKENS, "stop_on_eos": False}
+
+    response = client.post(
+        "/api/v1/split/generate",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}",
+    )
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["tokens"] == whole_tokens
+    assert answer["plan_version"] == plan.version
+    assert answer["timings"]["decode_steps"] == NEW_TOKENS - 1
+    assert answer["text"]

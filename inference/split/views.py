@@ -1,0 +1,64 @@
+"""Console pages of split inference: plans, pending approvals and the orchestrator's decisions."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from inference.planner import PlanError
+from inference.split.services import split_plan_approve
+from inference.split_models import OrchestratorDecision, SplitNode, SplitPlan
+
+PLANS_SHOWN = 50
+DECISIONS_SHOWN = 30
+APPROVE_PERMISSION = "inference.change_splitplan"
+
+
+def _with_trust(plans: list[SplitPlan], nodes: dict[str, SplitNode]) -> list[SplitPlan]:
+    for plan in plans:
+        plan.rows = [
+            {
+                **part,
+                "last_layer": part["end"] - 1,
+                "trusted": bool(nodes.get(part["node"]) and nodes[part["node"]].is_trusted),
+            }
+            for part in plan.partitions or []
+        ]
+    return plans
+
+
+@staff_member_required
+def split_overview(request: HttpRequest) -> HttpResponse:
+    """List split plans (pending ones first, with approve buttons), nodes and recent decisions."""
+    nodes = {node.name: node for node in SplitNode.objects.select_related("environment")}
+    rows = SplitPlan.objects.select_related("ai_model", "approved_by").order_by("-created_at")
+    plans = _with_trust(list(rows[:PLANS_SHOWN]), nodes)
+    pending = _with_trust(list(rows.filter(state=SplitPlan.State.AWAITING_APPROVAL)), nodes)
+    decisions = OrchestratorDecision.objects.select_related("ai_model", "plan_from", "plan_to")
+    context = {
+        "plans": plans,
+        "pending": pending,
+        "nodes": list(nodes.values()),
+        "decisions": decisions[:DECISIONS_SHOWN],
+        "can_approve": request.user.has_perm(APPROVE_PERMISSION),
+    }
+    return render(request, "console/split.html", context)
+
+
+@require_POST
+@staff_member_required
+@permission_required(APPROVE_PERMISSION, raise_exception=True)
+def split_plan_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Approve a pending plan; its broadcast runs on the control queue."""
+    plan = get_object_or_404(SplitPlan.objects.select_related("ai_model"), pk=pk)
+    try:
+        split_plan_approve(plan=plan, user=request.user)
+    except PlanError as exc:
+        messages.error(request, f"Plan v{plan.version} of {plan.ai_model} not approved: {exc}")
+    else:
+        messages.success(request, f"Plan v{plan.version} of {plan.ai_model} approved; broadcasting now.")
+    return redirect("console:split")
