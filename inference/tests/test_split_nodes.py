@@ -257,3 +257,19 @@ def test_the_split_api_answers_with_the_whole_models_tokens_and_the_plan_version
     assert answer["plan_version"] == plan.version
     assert answer["timings"]["decode_steps"] == NEW_TOKENS - 1
     assert answer["text"]
+
+
+def test_the_demo_bootstrap_activates_a_first_plan_over_the_running_nodes_once(ai_model, whole_tokens):
+    from inference.split.demo import bootstrap_initial_plan
+
+    plan = bootstrap_initial_plan(model_slug=ai_model.slug, nodes=NODES, timeout_s=60)
+    again = bootstrap_initial_plan(model_slug=ai_model.slug, nodes=NODES, timeout_s=60)
+    reply = split_generate(
+        model_slug=ai_model.slug, prompt=PROMPT, max_new_tokens=NEW_TOKENS, stop_on_eos=False
+    )
+
+    assert plan.state == SplitPlan.State.ACTIVE
+    assert [p["node"] for p in plan.partitions] == NODES
+    assert [(p["start"], p["end"]) for p in plan.partitions] == [(0, 3), (3, 5), (5, 8)]
+    assert again.pk == plan.pk
+    assert reply.token_ids == whole_tokens
