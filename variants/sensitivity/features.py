@@ -26,7 +26,7 @@ from itertools import pairwise
 
 from .patterns import CATEGORIES, Scan, scan
 
-FEATURE_VERSION = "sens-features-7"
+FEATURE_VERSION = "sens-features-8"
 
 # N-grams are taken from the first this-many tokens only: the cost of a call
 # stays bounded while patterns still scan the whole (capped) text.
@@ -70,14 +70,15 @@ SIGNAL_FEATURES: tuple[str, ...] = (
     "name_pair", "name_after_verb", "full_name", "public_figure", "employer_cue",
     # health and money
     "health_term", "health_term_anchored", "clinical_term", "clinical_term_anchored",
-    "health_value", "health_value_generic", "dosage", "dosage_anchored", "med_context",
+    "health_value", "health_value_generic", "health_disclosure", "financial_disclosure",
+    "dosage", "dosage_anchored", "med_context",
     "medical_record_number",
     "finance_term",
     "finance_term_anchored", "money", "money_anchored", "credit_score_value",
     "credit_score_number",
     # prompt form
-    "first_person", "relation", "implied_self", "generic_opener", "question_mark_end", "question_marks",
-    "example_cue", "code_cue", "env_reference",
+    "first_person", "relation", "implied_self", "professional_context", "generic_opener",
+    "question_mark_end", "question_marks", "example_cue", "code_cue", "env_reference",
 )  # fmt: skip
 
 # Categories whose mere cue (not a validated value) is the evidence.

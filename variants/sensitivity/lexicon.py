@@ -59,7 +59,10 @@ HEALTH_CONDITIONS: tuple[str, ...] = (
     "relapsed", "relapsing", "overdosed", "hospitalized", "hospitalised", "hospitalization",
     "months clean", "days clean", "years clean", "months sober", "days sober", "type 1",
     "type 2", "t1d", "t2d", "dexcom", "freestyle libre", "insulin resistant", "on dialysis",
-    "period is late", "late period",
+    "period is late", "late period", "fever", "high fever", "cough", "coughing",
+    "sexually assaulted", "assaulted", "raped", "abused", "smoke a pack", "smoking", "vaping",
+    "headache", "headaches", "dizzy", "dizziness", "sprained", "injured", "injury", "in pain",
+    "back pain", "stomach pain", "bleeding heavily", "blood in my", "nosebleeds",
 )
 
 # Medications and medical products; brand and generic names.
@@ -125,6 +128,8 @@ FINANCIAL_TERMS: tuple[str, ...] = (
     "repayment plan", "settlement", "net income", "annual income", "household income",
     "missed two payments", "missed a payment", "missed my payment", "missed 2 payments",
     "behind on payments", "can't afford", "cant afford", "paycheck to paycheck",
+    "credit card", "credit cards", "car payment", "car loan", "pay rent", "paying rent",
+    "pay my rent", "my rent", "back rent", "medical bill", "medical bills",
 )
 
 # Lower-case lead words of general questions and requests for explanations:
@@ -290,3 +295,55 @@ LANDMARK_ADDRESSES: tuple[str, ...] = (
 # value after "password is" is ordinary prose, not a name or a secret.
 COMMON_WORDS: frozenset[str] = frozenset(["a", "about", "above", "across", "actually", "after", "again", "against", "all", "almost", "also", "always", "am", "an", "and", "another", "any", "anyone", "anything", "are", "around", "as", "ask", "asking", "at", "available", "away", "back", "bad", "be", "because", "been", "before", "being", "below", "best", "better", "between", "big", "both", "but", "by", "can", "cannot", "case", "certain", "change", "changed", "check", "checking", "close", "come", "coming", "completely", "confused", "correct", "could", "currently", "curious", "definitely", "did", "different", "do", "does", "doing", "done", "down", "during", "each", "easy", "either", "else", "empty", "enough", "even", "ever", "every", "everyone", "everything", "exactly", "expired", "fine", "first", "for", "forgotten", "found", "free", "from", "full", "getting", "given", "glad", "go", "going", "gone", "good", "got", "great", "happy", "hard", "has", "have", "having", "he", "hear", "her", "here", "hers", "high", "him", "his", "home", "hoping", "how", "however", "i", "if", "important", "in", "incorrect", "instead", "into", "invalid", "is", "it", "its", "just", "keep", "kind", "known", "last", "late", "least", "less", "let", "like", "likely", "little", "long", "looking", "lost", "lot", "made", "make", "many", "may", "maybe", "me", "mean", "might", "mine", "missing", "more", "most", "much", "must", "my", "need", "needed", "needs", "never", "new", "next", "nice", "no", "none", "normal", "not", "nothing", "now", "of", "off", "often", "ok", "okay", "old", "on", "once", "one", "only", "open", "or", "other", "our", "out", "over", "own", "part", "please", "pretty", "probably", "provided", "quite", "rather", "ready", "really", "required", "reset", "right", "safe", "same", "saved", "see", "set", "shared", "she", "short", "should", "shown", "simple", "since", "so", "some", "something", "sometimes", "soon", "sorry", "still", "stored", "strong", "stuck", "such", "sure", "take", "than", "thanks", "that", "the", "their", "them", "then", "there", "these", "they", "thing", "think", "this", "those", "though", "through", "to", "today", "too", "totally", "trying", "two", "under", "unique", "unsure", "until", "up", "updated", "us", "use", "used", "using", "very", "visible", "want", "wanted", "was", "way", "we", "weak", "well", "were", "what", "when", "where", "whether", "which", "while", "who", "why", "will", "with", "without", "working", "would", "wrong", "yes", "yet", "you", "your", "yours", "ability", "able", "absolutely", "accept", "accepted", "access", "according", "account", "accounts", "actual", "add", "added", "adding", "additional", "address", "admin", "advance", "advice", "after", "afternoon", "age", "ago", "agree", "ahead", "allow", "allowed", "alone", "along", "already", "although", "amazing", "amount", "anyway", "anywhere", "apparently", "app", "apply", "approved", "area", "arrived", "asked", "attached", "attempt", "automatically", "average", "aware", "awful", "bank", "based", "basic", "basically", "became", "become", "becomes", "begin", "beginning", "behind", "believe", "below", "beside", "besides", "between", "beyond", "blocked", "body", "book", "both", "bottom", "break", "bring", "broken", "brought", "build", "built", "busy", "call", "called", "calling", "came", "can't", "cannot", "care", "careful", "carefully", "cause", "caused", "certainly", "chance", "changes", "changing", "cheap", "checked", "choose", "chosen", "clear", "clearly", "click", "closed", "code", "coming", "common", "company", "complete", "completely", "complicated", "confirm", "confirmed", "considered", "contains", "continue", "control", "copied", "copy", "cost", "could", "couldn't", "country", "course", "create", "created", "current", "customer", "daily", "data", "date", "day", "days", "dead", "deal", "dear", "decided", "default", "definitely", "delete", "deleted", "described", "details", "device", "didn't", "difficult", "directly", "disabled", "does", "doesn't", "don't", "during", "earlier", "early", "easily", "effect", "eight", "eleven", "else", "email", "enabled", "end", "enter", "entered", "error", "especially", "etc", "evening", "event", "eventually", "everybody", "exact", "example", "excellent", "except", "expected", "expensive", "explain", "extra", "extremely", "fail", "failed", "fails", "failing", "fairly", "false", "family", "far", "fast", "feel", "few", "field", "file", "final", "finally", "find", "finished", "five", "fixed", "follow", "following", "forgot", "form", "forward", "four", "frequently", "friday", "friend", "friends", "fully", "funny", "further", "future", "general", "generally", "generated", "gets", "give", "gives", "giving", "goes", "gone", "gotten", "guess", "guys", "hand", "happen", "happened", "happens", "hardly", "hashed", "hate", "having", "hello", "help", "helpful", "hence", "hidden", "hide", "hmm", "hold", "hope", "hour", "hours", "house", "huge", "idea", "ignore", "immediately", "important", "impossible", "include", "included", "including", "indeed", "info", "information", "inside", "instance", "instructions", "into", "isn't", "issue", "issues", "itself", "job", "july", "june", "keeps", "kept", "key", "kinda", "knew", "know", "later", "latest", "least", "leave", "left", "length", "letter", "level", "life", "limit", "line", "link", "list", "literally", "live", "local", "locked", "login", "long", "longer", "look", "looked", "looks", "loose", "lots", "love", "lower", "main", "mainly", "making", "manager", "manual", "mark", "matter", "maybe", "meaning", "means", "meant", "meet", "message", "method", "middle", "minimum", "minute", "minutes", "missing", "mistake", "modern", "moment", "monday", "money", "month", "months", "morning", "mostly", "move", "moved", "multiple", "myself", "name", "names", "near", "nearly", "necessary", "needs", "neither", "network", "nobody", "none", "normally", "note", "notice", "noticed", "number", "numbers", "obviously", "ok", "once", "online", "only", "onto", "order", "original", "otherwise", "ours", "ourselves", "outside", "page", "paid", "particular", "pass", "passed", "password", "passwords", "past", "people", "per", "perfect", "perhaps", "person", "phone", "pick", "place", "plain", "plan", "point", "policy", "possible", "possibly", "post", "practically", "pretty", "previous", "previously", "print", "printed", "private", "problem", "problems", "process", "properly", "protected", "provide", "public", "purpose", "put", "question", "questions", "quick", "quickly", "random", "rarely", "rather", "reach", "read", "real", "reason", "received", "recent", "recently", "record", "recommend", "recommended", "regular", "regularly", "remember", "remove", "removed", "replaced", "request", "requested", "require", "requirements", "requires", "reset", "respect", "rest", "result", "return", "returned", "reuse", "reused", "rules", "run", "running", "said", "save", "say", "saying", "says", "screen", "second", "secure", "security", "seem", "seems", "seen", "send", "sending", "sensitive", "sent", "separate", "service", "session", "setting", "settings", "several", "share", "she'll", "shorter", "should've", "show", "showing", "shows", "sign", "signed", "similar", "simply", "since", "single", "site", "six", "slightly", "slow", "small", "somehow", "someone", "somewhere", "special", "specific", "spelled", "standard", "start", "started", "starts", "state", "stay", "step", "still", "stop", "stopped", "strange", "strength", "string", "strongly", "stuff", "suddenly", "suggest", "supposed", "surely", "system", "taken", "talk", "task", "team", "tell", "temporary", "ten", "terrible", "text", "than", "that's", "themselves", "there's", "therefore", "they're", "thing", "things", "third", "thought", "three", "time", "times", "tired", "told", "took", "top", "total", "tried", "true", "try", "turn", "turned", "twice", "type", "typed", "typically", "unable", "unless", "unfortunately", "unknown", "unlocked", "until", "upon", "urgent", "usual", "usually", "valid", "value", "various", "version", "via", "wait", "want", "wants", "wasn't", "watch", "way", "ways", "website", "week", "weeks", "weird", "went", "weren't", "what's", "whatever", "whenever", "where's", "whole", "whose", "wifi", "will", "within", "won't", "word", "words", "work", "worked", "works", "world", "worried", "worse", "worst", "write", "written", "wrong", "year", "years", "yesterday", "yet", "you'll", "you're", "you've"])
 # fmt: on
+
+# Occupations that, right after "I'm a", mark a professional asking about a
+# topic rather than a person disclosing their own facts.
+PROFESSIONS: frozenset[str] = frozenset(
+    [
+        "nurse",
+        "doctor",
+        "physician",
+        "pharmacist",
+        "therapist",
+        "psychologist",
+        "counselor",
+        "counsellor",
+        "teacher",
+        "professor",
+        "lecturer",
+        "student",
+        "researcher",
+        "scientist",
+        "journalist",
+        "writer",
+        "author",
+        "developer",
+        "engineer",
+        "programmer",
+        "designer",
+        "accountant",
+        "advisor",
+        "adviser",
+        "planner",
+        "banker",
+        "lawyer",
+        "paralegal",
+        "paramedic",
+        "dentist",
+        "hygienist",
+        "dietitian",
+        "nutritionist",
+        "trainer",
+        "coach",
+        "consultant",
+        "manager",
+        "recruiter",
+        "librarian",
+        "social",
+        "worker",
+        "caregiver",
+        "analyst",
+        "auditor",
+        "underwriter",
+    ]
+)

@@ -575,6 +575,7 @@ _register("locverb", (
     "moved", "parked", "sleeping", "hiding", "stuck", "waiting", "sitting", "standing",
     "stranded", "trapped", "camping",
 ))  # fmt: skip
+_register("l:profession_intro", ("i'm a", "i am a", "i'm an", "i am an", "as a", "work as a", "we are a"))
 _register("years_old", ("years old", "year old", "yrs old", "year-old", "years-old", "yo", "y o"))
 
 
@@ -1614,6 +1615,9 @@ def _scan_labels(
             m = _MONEY_LABEL_VALUE_RE.match(text, pos)
             if m and not _overlaps(taken, *m.span(1)):
                 scan._pending_money.append(m.span(1))
+        elif kind == "l:profession_intro":
+            if last + 1 < len(tokens) and tokens[last + 1] in lexicon.PROFESSIONS:
+                signals["professional_context"] += 1
         elif kind == "l:employer_cue":
             signals["employer_cue"] += 1
         elif kind == "l:pin":
@@ -1913,6 +1917,16 @@ def _near(positions: list[int], index: int, window: int) -> bool:
     return k < len(positions) and positions[k] <= index + window
 
 
+_HEALTH_DISCLOSURE_VERBS = frozenset(
+    {"have", "has", "had", "having", "got", "gotten", "get", "suffer", "suffers", "suffering",
+     "diagnosed", "with", "am", "i'm", "im", "is", "was", "been", "on", "from", "taking",
+     "take", "took", "caught", "developed", "battling", "fighting", "survived", "started"}
+)  # fmt: skip
+_FINANCE_DISCLOSURE_VERBS = frozenset(
+    {"owe", "owes", "owed", "owing", "behind", "late", "my", "our", "pay", "paying", "paid",
+     "using", "got", "earn", "earns", "make", "makes", "lost", "took", "have", "has", "had",
+     "defaulted", "missed", "maxed", "into", "in", "on"}
+)  # fmt: skip
 _REQUEST_VERBS = frozenset(
     {"give", "tell", "show", "help", "explain", "let", "teach", "remind", "send", "write",
      "find", "get", "make", "draft", "suggest", "recommend", "walk", "guide", "email", "text"}
@@ -2000,6 +2014,12 @@ def _scan_topics(
                 category = "financial" if kind == "finance_term" else "health"
                 scan.add(category, scan.token_starts[i], scan.token_end(i + size - 1),
                          kind + "_anchored", False)  # fmt: skip
+                # "I've had a UTI", "we're late on the mortgage": a verb of having
+                # or owing right before the term makes it a statement, not a topic.
+                before = tokens[max(0, i - 4) : i]
+                verbs = _FINANCE_DISCLOSURE_VERBS if category == "financial" else _HEALTH_DISCLOSURE_VERBS
+                if kind != "clinical_term" and not verbs.isdisjoint(before):
+                    signals[category + "_disclosure"] += 1
         elif kind == "example_cue":
             signals["example_cue"] += 1
         elif kind == "location_cue":

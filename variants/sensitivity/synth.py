@@ -481,7 +481,7 @@ _NEGATIVE_WEIGHTS = {
     "neg:public_figure": 1.5, "neg:fiction": 1.0, "neg:code_no_secret": 1.5,
     "neg:numbers_not_pii": 2.0, "neg:ordinary": 2.0, "neg:generic": 2.5,
     "neg:money_context": 1.5, "neg:compositional": 3.0, "neg:redacted": 3.0,
-    "neg:health_general": 2.0, "neg:finance_general": 1.5,
+    "neg:health_general": 2.0, "neg:finance_general": 1.5, "neg:personal_request": 2.5,
 }  # fmt: skip
 
 

@@ -29,7 +29,7 @@ from variants.sensitivity.patterns import (
 )
 
 # A corpus this size trains in a few seconds; the shipped default is 30,000.
-TEST_CORPUS_SIZE = 6_000
+TEST_CORPUS_SIZE = 10_000
 
 SENSITIVE_PROMPTS: list[tuple[str, set[str]]] = [
     (
