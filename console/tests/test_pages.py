@@ -23,3 +23,15 @@ def test_dashboard_requires_a_staff_login(client):
     response = client.get("/console/")
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.django_db
+def test_prometheus_scrapes_the_conventional_metrics_path(client, demo):
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    body = response.content.decode()
+    assert (
+        'switchyard_link_bandwidth_mbps{from="Front-end device A",to="onprem-a",source="configured"} 100.0'
+        in body
+    )
