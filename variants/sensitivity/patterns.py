@@ -1469,14 +1469,18 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
         streets_found.append((m.start(), end))
         scan.add("address", m.start(), end, "street_address", True)
     for i in scan.numeric_tokens:
-        # "Hauptstraße 12", "Keizersgracht 123": the suffix word precedes the number.
-        if i == 0:
-            continue
-        prev = tokens[i - 1]
+        # "Hauptstraße 12", "Keizersgracht 123": the suffix word precedes the number;
+        # "77 Lindenstraße" (as people also write it) puts the number first.
+        prev = tokens[i - 1] if i else ""
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
         if len(prev) > 4 and prev.endswith(_EU_STREET_SUFFIXES):
             start = scan.token_starts[i - 1]
             if text[start : start + 1].isupper() and _EU_NUMBER_RE.match(text, scan.token_end(i - 1)):
                 scan.add("address", start, scan.token_end(i), "street_address", True)
+        elif len(nxt) > 4 and nxt.endswith(_EU_STREET_SUFFIXES) and len(tokens[i]) <= 4:
+            nxt_start = scan.token_starts[i + 1]
+            if text[nxt_start : nxt_start + 1].isupper() and nxt_start - scan.token_end(i) == 1:
+                scan.add("address", scan.token_starts[i], scan.token_end(i + 1), "street_address", True)
     streets = [(e.start, e.end) for e in scan.evidence if e.category == "address"]
     n = len(tokens)
     for i in scan.numeric_tokens:
