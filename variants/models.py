@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Max, Q
+from django.utils import timezone
 
 from placement.models import AIModel, ProductionEnvironment
 from variants.eligibility import EligibilityRules, NetworkRule, PolicyError, split_lines, split_phrases
@@ -245,7 +246,8 @@ class PromptRequest(models.Model):
         OPENAI = "openai", "OpenAI-compatible API"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When the request arrived (set by the gateway; the row itself is written at the end).
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="prompt_requests"

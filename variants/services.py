@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,7 @@ class RouteDecision:
     """Where one request goes and why; becomes its PromptRequest row."""
 
     request_id: uuid.UUID
+    received_at: datetime
     eligible: bool
     eligibility_reason: str
     private_network: bool
@@ -199,6 +200,7 @@ def prompt_route(*, user: Any, submission: PromptSubmission, client: ClientFacts
     variant or environment can serve the request (503, recorded as a failed request).
     """
     started = time.perf_counter()
+    received_at = timezone.now()
     request_id = uuid.uuid4()
     fail_reasons: list[str] = []
     try:
@@ -255,6 +257,7 @@ def prompt_route(*, user: Any, submission: PromptSubmission, client: ClientFacts
             )
         return RouteDecision(
             request_id=request_id,
+            received_at=received_at,
             eligible=False,
             eligibility_reason=reason,
             private_network=private,
@@ -304,6 +307,7 @@ def prompt_route(*, user: Any, submission: PromptSubmission, client: ClientFacts
         note = "no public variant available; served by the secured variant"
     decision = RouteDecision(
         request_id=request_id,
+        received_at=received_at,
         eligible=True,
         eligibility_reason=reason,
         private_network=private,
@@ -379,6 +383,7 @@ def prompt_record(
     """
     row = PromptRequest.objects.create(
         id=decision.request_id,
+        created_at=decision.received_at,
         user=user if getattr(user, "pk", None) else None,
         source=source,
         eligible=decision.eligible,
