@@ -241,6 +241,44 @@ def test_scan_finds_validated_values_with_exact_spans() -> None:
     assert ("bank_account", "DE75 5121 0800 1245 1261 99") in found
 
 
+@pytest.mark.parametrize(
+    ("text", "category", "value"),
+    [
+        ("call me on +44 7700 900456 tonight", "phone", "+44 7700 900456"),
+        ("my cell is (312) 647-2290", "phone", "(312) 647-2290"),
+        ("they're not answering at 374 780 163", "phone", "374 780 163"),
+        ("ship it to 2217 Sycamore Lane, Boise", "address", "2217 Sycamore Lane"),
+        ("we live on Hauptstraße 12 in Berlin", "address", "Hauptstraße 12"),
+        ("DOB: 14/02/1989", "date_of_birth", "14/02/1989"),
+        ("routing 021000021 account 4471920381", "bank_account", "021000021"),
+        ("the wifi password is Blue-Harbor-2291", "credential", "Blue-Harbor-2291"),
+        ("AKIAZ7QW3XKP9LMN4RTE is the key id", "credential", "AKIAZ7QW3XKP9LMN4RTE"),
+        ("laptop MAC 3C:A9:F4:5B:20:E1", "device_id", "3C:A9:F4:5B:20:E1"),
+        ("IMEI 356938035643809", "device_id", "356938035643809"),
+    ],
+)
+def test_recognisers_find_common_formats(text: str, category: str, value: str) -> None:
+    found = {(e.category, text[e.start : e.end]) for e in scan(text).evidence if e.strong}
+    assert (category, value) in found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Email support@acme.io if the installer fails.",  # a role address
+        "Use 4242 4242 4242 4242 in Stripe test mode.",  # a published test card
+        "In the film he dials 555-0142 and nobody answers.",  # a fictional number
+        "Our hotline is 1-800-669-3546, open 24/7.",  # a business line
+        "api_key = 'YOUR_API_KEY'",  # a placeholder
+        "The default MAC 00:00:00:00:00:00 disables the port.",  # a placeholder
+        "IBAN in our docs: GB82 WEST 1234 5698 7654 32",  # the standard example IBAN
+        "The Treaty of Versailles was signed on 28 June 1919.",  # a date, nobody's birth
+    ],
+)
+def test_traps_leave_no_validated_evidence(text: str) -> None:
+    assert [e for e in scan(text).evidence if e.strong] == []
+
+
 def test_spans_stay_exact_when_lowercasing_changes_the_text_length() -> None:
     # "İ" lowers to two characters; offsets must still point into the original text.
     text = "İİİ card 4716 8935 2207 4413, I’m Maria Gonzalez"
