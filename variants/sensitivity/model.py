@@ -22,13 +22,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-from scipy import sparse
 
 from . import features as F
 from .patterns import CATEGORIES, SCAN_CAP_CHARS
+
+if TYPE_CHECKING:  # scipy is needed for training only; inference imports numpy alone
+    from scipy import sparse
 
 ARTIFACT_FORMAT = 1
 DEFAULT_THRESHOLD = 0.5
@@ -225,6 +227,8 @@ def load_classifier(path: Path | str) -> Classifier:
 
 
 def _design_matrix(rows: list[F.Features], vocab: dict[F.Gram, int]) -> sparse.csr_matrix:
+    from scipy import sparse
+
     n_ngrams = len(vocab)
     n_dense = len(F.DENSE_NAMES)
     indptr = [0]
