@@ -733,7 +733,7 @@ class _ProgressReporter:
             raise _LeaseLost()
         if self.workload_id:
             try:
-                from telemetry.services import progress_record
+                from telemetry.services import progress_record, sample_record
 
                 progress_record(
                     workload_id=self.workload_id,
@@ -743,6 +743,17 @@ class _ProgressReporter:
                     steps_total=event["steps_total"],
                     environment_id=self.environment_id,
                 )
+                for metric, value, unit in (
+                    ("training_loss", event["loss"], "nats"),
+                    ("eta_s", event["eta_s"], "s"),
+                ):
+                    sample_record(
+                        environment_id=self.environment_id,
+                        workload_id=self.workload_id,
+                        metric=metric,
+                        value=value,
+                        unit=unit,
+                    )
             except Exception:  # noqa: BLE001 - telemetry is best effort; the job row has the figures
                 logger.warning("could not record telemetry for adaptation job %s", self.job_id)
         self.publish({"state": "running", **event})

@@ -186,8 +186,13 @@ def test_a_run_produces_a_versioned_adapter_with_its_provenance_and_metrics(
     # And the job, its workload, the telemetry store and the console saw it through
     assert (job.state, job.steps_done, job.workload.state) == ("completed", 12, "completed")
     assert not job.checkpoint_dir.exists()
-    fractions = TelemetrySample.objects.filter(workload=job.workload, metric="progress_fraction")
-    assert fractions.order_by("-at").first().value == 1.0
+    samples = TelemetrySample.objects.filter(workload=job.workload).order_by("-at", "-id")
+    assert samples.filter(metric="progress_fraction").first().value == 1.0
+    assert samples.filter(metric="steps_done").first().value == 12
+    assert samples.filter(metric="training_loss").first().value == pytest.approx(
+        metrics["loss_curve"][-1], abs=1e-4
+    )
+    assert samples.filter(metric="eta_s").first().value == 0.0
     assert progress_read("adaptation", str(job.pk))["state"] == "completed"
 
     # A second run of the same name is version 2; the API lists both with their metrics
