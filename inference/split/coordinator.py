@@ -2,10 +2,14 @@
 
 Per generated token the coordinator pushes the new token id to P1's inbox and waits for
 the sampled token on a reply list; the nodes pass the hidden state of the new position
-along the route themselves. Before every token it re-reads the active plan (one Redis
-GET); when the version changed, or a node answered ``stale_plan`` / ``cache_miss``, or a
-node of the route stopped heartbeating, it adopts the new plan (asking ``on_nodes_lost``
-for one when nodes died) and replays the token history on it.
+along the route themselves. The active plan is read in the same pipeline that pushes a
+token (no round trip of its own), so a version change is seen one token later; when the
+version changed, or a node answered ``stale_plan`` / ``cache_miss``, or a node of the
+route stopped heartbeating, it adopts the new plan (asking ``on_nodes_lost`` for one when
+nodes died) and replays the token history on it. A ``before_step`` hook may change the
+plan itself, so after one the plan is read afresh. Per token that leaves two round trips
+to Redis: the push (with the plan read and the previous token's latency sample) and the
+blocking pop of the reply.
 
 Replay repeats the original schedule of forwards (the prompt as one chunk, then one
 token per chunk; ``inference.partition.replay_schedule``), so the rebuilt KV caches are
@@ -32,6 +36,7 @@ from inference.partition import replay_schedule
 from inference.runtime import SamplingParams
 from inference.split.dataplane import (
     ActivePlan,
+    active_plan_key,
     encode_message,
     inbox_key,
     latency_key,
@@ -97,12 +102,17 @@ class Coordinator:
     ) -> None:
         self.client = client
         self.model_key = model_key
+        # Only the Redis plan can ride along in the push pipeline; a custom source is asked.
+        self.piggyback_plan = plan_source is None
         self.plan_source = plan_source or (lambda: read_active_plan(client, model_key))
         self.on_nodes_lost = on_nodes_lost
         self.step_timeout_s = step_timeout_s
         self.check_interval_s = check_interval_s
         self.max_recoveries = max_recoveries
         self.record_latency = record_latency
+        self._pending_latency: list[float] = []
+        self._plan_raw: bytes | None = None
+        self._plan_parsed: ActivePlan | None = None
 
     def _current_plan(self) -> ActivePlan:
         plan = self.plan_source()
@@ -137,12 +147,15 @@ class Coordinator:
         recoveries = 0
         step = 0
         hooked = 0
+        # The plan as read along with the last push (None: read it now).
+        seen: ActivePlan | None = plan
         try:
             while step < max_new_tokens:
                 if step > 0 and before_step is not None and hooked < step:
                     hooked = step  # once per step, not again when the step is retried
                     before_step(step)
-                current = self._current_plan()
+                    seen = None
+                current = seen if seen is not None and self.piggyback_plan else self._current_plan()
                 if current.version != plan.version:
                     plan, needs_replay = current, True
                     result.plan_versions.append(plan.version)
@@ -152,10 +165,11 @@ class Coordinator:
                     chunks = [(0 if step == 0 else len(history) - 1, len(history))]
                 started = time.perf_counter()
                 try:
-                    token, boundary_bytes = self._run_chunks(
+                    token, boundary_bytes, seen = self._run_chunks(
                         plan, session, history, chunks, len(prompt), sampling
                     )
                 except (_Replan, _NodesLost) as exc:
+                    seen = None
                     recoveries += 1
                     if recoveries > self.max_recoveries:
                         raise SplitUnavailable(
@@ -183,10 +197,8 @@ class Coordinator:
                     result.decode_ms.append(elapsed_ms)
                     result.boundary_bytes = boundary_bytes
                     if self.record_latency:
-                        pipe = self.client.pipeline()
-                        pipe.lpush(latency_key(self.model_key), f"{elapsed_ms:.3f}")
-                        pipe.ltrim(latency_key(self.model_key), 0, LATENCY_SAMPLES_KEPT - 1)
-                        pipe.execute()
+                        # Sent with the next push (or the session's end): no round trip.
+                        self._pending_latency.append(elapsed_ms)
                 if stop_on_eos and eos_token_id is not None and token == eos_token_id:
                     result.finish_reason = "stop"
                     break
@@ -219,7 +231,12 @@ class Coordinator:
         chunks: list[tuple[int, int]],
         prompt_length: int,
         sampling: SamplingParams,
-    ) -> tuple[int, list[int]]:
+    ) -> tuple[int, list[int], ActivePlan | None]:
+        """Push the chunks, wait for the sampled token; return it, boundary bytes and the plan.
+
+        The returned plan is the active one as read along with the push (None when the
+        plan is not read that way or has disappeared: the caller then reads it itself).
+        """
         reply = f"split:reply:{session}:{uuid.uuid4().hex[:8]}"
         route = [hop.to_list() for hop in plan.hops]
         pipe = self.client.pipeline()
@@ -237,10 +254,15 @@ class Coordinator:
                 "seq": seq,
             }
             pipe.rpush(inbox_key(plan.hops[0].node), encode_message(header, torch.tensor(history[start:end])))
-        pipe.execute()
+        self._queue_latency(pipe)
+        if self.piggyback_plan:
+            pipe.get(active_plan_key(self.model_key))
+        replies = pipe.execute()
+        seen = self._parse_plan(replies[-1]) if self.piggyback_plan else None
         deadline = time.monotonic() + self.step_timeout_s
         received = 0
         token, boundary_bytes = -1, []
+        complete = False
         try:
             while received < len(chunks):
                 popped = self.client.blpop([reply], timeout=self.check_interval_s)
@@ -264,9 +286,30 @@ class Coordinator:
                 received += 1
                 if int(body["seq"]) == len(chunks) - 1:
                     token, boundary_bytes = int(body["token"]), list(body.get("bytes", []))
+            complete = True
         finally:
-            self.client.delete(reply)
-        return token, boundary_bytes
+            # Redis drops a list once its last value is popped; only an aborted step can
+            # leave late replies behind (they also expire after REPLY_TTL_S).
+            if not complete:
+                self.client.delete(reply)
+        return token, boundary_bytes, seen
+
+    def _parse_plan(self, raw: bytes | None) -> ActivePlan | None:
+        if not raw:
+            return None
+        # The plan rarely changes: parse only when its JSON differs from the last one.
+        if raw != self._plan_raw:
+            self._plan_raw, self._plan_parsed = raw, ActivePlan.from_json(raw)
+        return self._plan_parsed
+
+    def _queue_latency(self, pipe) -> None:
+        """Add the per-token latencies measured since the last push to ``pipe``."""
+        if not self._pending_latency:
+            return
+        # LPUSH of several values leaves the last one first: newest first, as before.
+        pipe.lpush(latency_key(self.model_key), *(f"{ms:.3f}" for ms in self._pending_latency))
+        pipe.ltrim(latency_key(self.model_key), 0, LATENCY_SAMPLES_KEPT - 1)
+        self._pending_latency.clear()
 
     def _end_session(self, plan: ActivePlan, session: str) -> None:
         """Tell the route's nodes to drop the session's KV caches (fire and forget)."""
@@ -280,7 +323,10 @@ class Coordinator:
         }
         # Best effort: the caches also expire when idle.
         with contextlib.suppress(Exception):
-            self.client.rpush(inbox_key(plan.hops[0].node), encode_message(header))
+            pipe = self.client.pipeline()
+            pipe.rpush(inbox_key(plan.hops[0].node), encode_message(header))
+            self._queue_latency(pipe)
+            pipe.execute()
 
 
 def broadcast_plan(

@@ -21,7 +21,7 @@ from django.conf import settings
 
 from console.testing import subprocess_env
 from inference.runtime import generate, load_model
-from inference.split.dataplane import live_nodes
+from inference.split.dataplane import latency_key, live_nodes
 from inference.split.services import (
     active_plan_of,
     dataplane_client,
@@ -139,6 +139,9 @@ def test_two_partitions_on_two_node_processes_give_the_whole_models_tokens(ai_mo
 
     assert reply.token_ids == whole_tokens
     assert plan.state == SplitPlan.State.ACTIVE
+    # Every decode step's latency reached Redis for the orchestrator (sent with later pushes).
+    samples = dataplane_client().lrange(latency_key(ai_model.slug), 0, -1)
+    assert len(samples) == NEW_TOKENS - 1
     assert sorted(PlanAcknowledgement.objects.filter(plan=plan).values_list("layers", flat=True)) == [
         [0, 4],
         [4, 8],
