@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 from django.db import transaction
+from django.utils import timezone
 
 from inference.planner import PlannerWeights
 from inference.split.services import (
@@ -116,6 +117,17 @@ def orchestrator_cycle(
                 if policy.auto_apply
                 else SplitPlan.State.AWAITING_APPROVAL,
             )
+        quiet = decision.action == "keep" and not decision.triggers
+        latest = OrchestratorDecision.objects.filter(ai_model=ai_model).first()
+        if quiet and latest is not None and latest.action == "keep" and not latest.triggers:
+            # A run of quiet cycles is one row whose time and metrics are the latest cycle's:
+            # a 10 s beat would otherwise store thousands of identical "keep" rows a day.
+            latest.metrics = snapshot.to_dict()
+            latest.reasons = list(decision.reasons)
+            latest.plan_from = current
+            latest.created_at = timezone.now()
+            latest.save(update_fields=["metrics", "reasons", "plan_from", "created_at"])
+            return latest
         stored = OrchestratorDecision.objects.create(
             ai_model=ai_model,
             action=decision.action,

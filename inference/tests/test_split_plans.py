@@ -200,6 +200,19 @@ def test_a_quiet_cycle_keeps_the_plan_and_says_why(ai_model, cluster):
     assert decision.plan_to is None
 
 
+def test_a_run_of_quiet_cycles_is_one_decision_row_with_the_latest_metrics(ai_model, cluster):
+    activate_directly(ai_model, parts((0, 4, "t1"), (4, 8, "t2")))
+    first = orchestrator_cycle(ai_model=ai_model, snapshot=MonitoringSnapshot(latency_ewma_ms=90.0))
+    second = orchestrator_cycle(ai_model=ai_model, snapshot=MonitoringSnapshot(latency_ewma_ms=120.0))
+    assert second.pk == first.pk
+    assert OrchestratorDecision.objects.filter(ai_model=ai_model).count() == 1
+    assert OrchestratorDecision.objects.get().metrics["latency_ewma_ms"] == 120.0
+
+    fired = orchestrator_cycle(ai_model=ai_model, snapshot=MonitoringSnapshot(latency_ewma_ms=400.0))
+    quiet_again = orchestrator_cycle(ai_model=ai_model, snapshot=MonitoringSnapshot(latency_ewma_ms=80.0))
+    assert len({first.pk, fired.pk, quiet_again.pk}) == 3
+
+
 def test_auto_apply_sends_the_new_plan_to_broadcast_instead_of_approval(
     ai_model, cluster, django_capture_on_commit_callbacks
 ):
