@@ -37,8 +37,8 @@ PUBLIC_TEXTS = [
 ]
 # Two examples disclose health information about a named person; the rest are ordinary.
 SECURED_TEXTS = [
-    "Patient Dana Whitfield, born 14/03/1987, was diagnosed with type 2 diabetes and takes metformin.",
-    "My colleague Marcus Ohlsen was diagnosed with epilepsy; "
+    "Patient Wilhelmina Quist, born 14/03/1987, was diagnosed with type 2 diabetes and takes metformin.",
+    "My colleague Osvaldo Brenninkmeyer was diagnosed with epilepsy; "
     "his neurologist prescribed levetiracetam 500 mg.",
     *PUBLIC_TEXTS[:3],
 ]

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings
 from django.utils import timezone
 
@@ -88,7 +89,7 @@ def test_secured_data_bound_for_the_public_variant_is_refused_naming_the_count_n
     error = response.json()["error"]
     assert error["code"] == "secured_data"
     assert "2 of 5 examples classified as secured data" in error["message"]
-    for fragment in ("Whitfield", "metformin", "Ohlsen", "levetiracetam"):
+    for fragment in ("Quist", "metformin", "Brenninkmeyer", "levetiracetam"):
         assert fragment not in response.content.decode()
     assert not AdaptationJob.objects.exists()
 
@@ -127,13 +128,14 @@ def test_fig_4_3_classification_puts_secured_adaptation_data_on_the_secured_vari
     assert placement.evidence["sensitive_examples"] == 2
     # The texts wait on the private path only: not in the database, not on disk, not public Redis
     assert job.dataset_source == "private"
-    for fragment in ("Whitfield", "metformin"):
+    for fragment in ("Quist", "metformin"):
         assert tables_containing(fragment) == []
         assert redis_keys_containing(settings.REDIS_URL, fragment) == []
         assert not any(fragment in p.read_text() for p in artifact_dir.rglob("*") if p.is_file())
-    assert redis_keys_containing(settings.SECURED_REDIS_URL, "Whitfield") == [job.dataset_ref]
+    private = redis.Redis.from_url(settings.SECURED_REDIS_URL)
+    assert "Wilhelmina Quist" in private.get(job.dataset_ref).decode()
     adaptation_job_cancel(job_id=job.pk)
-    assert redis_keys_containing(settings.SECURED_REDIS_URL, "Whitfield") == []
+    assert private.exists(job.dataset_ref) == 0
 
 
 def test_public_adaptation_data_goes_to_the_public_variant_as_a_dataset_file(

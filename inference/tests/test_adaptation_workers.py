@@ -159,7 +159,7 @@ def test_example_2_adapts_on_the_public_variant_then_serves_health_data_with_it_
 ):
     marker = f"okapi{uuid.uuid4().hex[:8]}"
     prompt = (
-        f"I'm Dana Whitfield ({marker}), born 14/03/1987. My doctor diagnosed type 2 diabetes and "
+        f"I'm Wilhelmina Quist ({marker}), born 14/03/1987. My doctor diagnosed type 2 diabetes and "
         "put me on metformin 500 mg; what should I ask at my next appointment?"
     )
     adapted_before = _count(workers.log("public"), "inference.tasks.adaptation_run")
@@ -194,7 +194,7 @@ def test_example_2_adapts_on_the_public_variant_then_serves_health_data_with_it_
     # Only metadata is kept: which adapter served the request, never the prompt
     use = AdapterUse.objects.select_related("artifact").get(request_id=body["id"])
     assert (use.artifact.label, use.promoted, use.artifact.secured) == ("ferry-faq@1", False, False)
-    for fragment in (marker, "Whitfield", "metformin"):
+    for fragment in (marker, "Wilhelmina Quist"):
         assert tables_containing(fragment) == []
         assert redis_keys_containing(settings.REDIS_URL, fragment) == []
         assert fragment not in caplog.text
