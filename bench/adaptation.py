@@ -33,6 +33,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -147,11 +148,14 @@ def _switch_figures(model_dir: Path, texts: list[str], work: Path, switches: int
     base_ms, adapted_ms = statistics.median(per_token[False]), statistics.median(per_token[True])
 
     # The same switch done by peft: set_adapter on a PeftModel holding the four adapters.
-    peft_model = PeftModel.from_pretrained(
-        AutoModelForCausalLM.from_pretrained(model_dir), directories[0], adapter_name="a0"
-    )
-    for index, directory in enumerate(directories[1:], start=1):
-        peft_model.load_adapter(directory, adapter_name=f"a{index}")
+    with warnings.catch_warnings():
+        # peft calls a transformers API that transformers 5 marks deprecated; noise here.
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+        peft_model = PeftModel.from_pretrained(
+            AutoModelForCausalLM.from_pretrained(model_dir), directories[0], adapter_name="a0"
+        )
+        for index, directory in enumerate(directories[1:], start=1):
+            peft_model.load_adapter(directory, adapter_name=f"a{index}")
     peft_switches = max(switches // 10, 50)
     started = time.perf_counter()
     for index in range(peft_switches):
