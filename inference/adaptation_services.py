@@ -28,7 +28,6 @@ import logging
 import os
 import secrets
 import shutil
-import socket
 import threading
 import time
 import uuid
@@ -1299,7 +1298,3 @@ def adapted_prompt_generate(
         user=user, submission=replace(submission, adapter=job.artifact.label), client=client
     )
     return job, outcome
-
-
-def _runner_name(task_id: str | None = None) -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{task_id or uuid.uuid4().hex[:8]}"
