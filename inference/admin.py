@@ -281,3 +281,7 @@ class AdapterUseAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+# Split inference's admin pages live beside its models.
+from inference.split import admin as split_admin  # noqa: F401,E402

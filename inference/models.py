@@ -252,3 +252,7 @@ class AdapterUse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} used {self.artifact}"
+
+
+# Split inference's models (nodes, plans, acknowledgements, orchestrator) belong to this app.
+from inference.split_models import *  # noqa: F401,F403,E402

@@ -111,3 +111,7 @@ def feedback_training_schedule() -> list[int]:
     from inference.adaptation_services import feedback_training_schedule as schedule
 
     return schedule()
+
+
+# Split inference's control-plane tasks, registered through this module's autodiscovery.
+from inference.split.tasks import *  # noqa: F401,F403,E402
