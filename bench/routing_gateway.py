@@ -8,8 +8,9 @@ What runs (all real, as subprocesses of this benchmark, against the configured R
 * the web server (``manage.py runserver``, the server ``runstack`` uses, DEBUG off);
 * one worker per variant environment: the public one (2 pool processes) on the public
   broker, the secured one (1 pool process) on the private broker;
-* an open-loop load generator (asyncio + httpx) that starts requests on a fixed schedule of
-  ``RATE_RPS`` per second, whatever the answers do, with at most ``MAX_IN_FLIGHT`` open.
+* an open-loop load generator (threads over kept-alive ``http.client`` connections) that
+  starts requests on a fixed schedule of ``RATE_RPS`` per second, whatever the answers do,
+  with at most ``MAX_IN_FLIGHT`` open.
 
 Every request is ``POST /api/v1/prompts`` with ``max_new_tokens=1``; 80 % are ordinary
 prompts (public variant, a FeedbackExample written) and 20 % sensitive ones (secured
@@ -26,9 +27,10 @@ machine's cores: the load generator, the web server, the workers and Redis.
 
 from __future__ import annotations
 
-import asyncio
+import http.client
 import json
 import os
+import queue
 import secrets
 import shutil
 import signal
@@ -37,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from contextlib import ExitStack, contextmanager
@@ -87,10 +90,37 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _bench_env(scratch: Path) -> dict[str, str]:
+@contextmanager
+def _scratch_database(scratch: Path):
+    """Yield a DATABASE_URL for a throw-away database on the server the settings name.
+
+    PostgreSQL when DATABASE_URL points at one (a database created and dropped here), else
+    a SQLite file in the scratch directory. The configured database itself is never used.
+    """
+    configured = os.environ.get("DATABASE_URL", "")
+    if not configured.startswith(("postgres://", "postgresql://")):
+        yield f"sqlite:///{scratch / 'gateway.sqlite3'}"
+        return
+    from urllib.parse import urlparse
+
+    import psycopg
+
+    parsed = urlparse(configured)
+    name = f"sy_bench_gateway_{secrets.token_hex(4)}"
+    admin_url = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield parsed._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _bench_env(scratch: Path, database_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=f"sqlite:///{scratch / 'gateway.sqlite3'}",
+        DATABASE_URL=database_url,
         MODEL_DIR=str(scratch / "models"),
         ARTIFACT_DIR=str(scratch / "artifacts"),
         DEBUG="0",
@@ -278,65 +308,80 @@ def _stack(env: dict[str, str], scratch: Path, info: dict):
         yield stack.enter_context(_web_server(env, scratch))
 
 
-async def _load(base_url: str, token: str, *, count: int, rate_rps: float | None) -> dict:
-    """Send ``count`` requests, on a fixed schedule when ``rate_rps`` is set, else one at a time."""
-    import httpx
+def _load(base_url: str, token: str, *, count: int, rate_rps: float | None) -> dict:
+    """Send ``count`` requests, on a fixed schedule when ``rate_rps`` is set, else one at a time.
 
-    url = f"{base_url}/api/v1/prompts"
-    headers = {"Authorization": f"Token {token}"}
+    Open loop: a scheduler releases request i at ``start + i / rate_rps`` into a queue that
+    ``MAX_IN_FLIGHT`` sender threads drain, each over its own kept-alive connection
+    (``http.client`` sends headers and body in one write). A request that waits for a free
+    sender is late; the latency counts from the moment it is sent.
+    """
+    host, port = base_url.removeprefix("http://").split(":")
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
     if not WEB.get("keep_alive"):
         headers["Connection"] = "close"
-    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
     samples: list[dict] = []
     errors: dict[str, int] = {}
-    in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+    lock = threading.Lock()
+    pending: queue.Queue[int | None] = queue.Queue()
 
-    async with httpx.AsyncClient(limits=limits, timeout=60.0) as client:
+    def note_error(kind: str) -> None:
+        with lock:
+            errors[kind] = errors.get(kind, 0) + 1
 
-        async def one(index: int) -> None:
-            sensitive = (index % round(1 / SENSITIVE_SHARE)) == 0
-            pool = SENSITIVE if sensitive else ORDINARY
-            body = {"prompt": pool[index % len(pool)], "max_new_tokens": 1}
-            async with in_flight:
-                started = time.perf_counter()
-                try:
-                    response = await client.post(url, json=body, headers=headers)
-                except httpx.HTTPError as exc:
-                    errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-                    return
-                finished = time.perf_counter()
-            if response.status_code != 200:
-                errors[str(response.status_code)] = errors.get(str(response.status_code), 0) + 1
-                return
-            data = response.json()
+    def sender() -> None:
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        while (index := pending.get()) is not None:
+            pool = SENSITIVE if index % round(1 / SENSITIVE_SHARE) == 0 else ORDINARY
+            body = json.dumps({"prompt": pool[index % len(pool)], "max_new_tokens": 1}).encode()
+            started = time.perf_counter()
+            try:
+                connection.request("POST", "/api/v1/prompts", body=body, headers=headers)
+                response = connection.getresponse()
+                payload = response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                note_error(type(exc).__name__)
+                connection.close()
+                connection = http.client.HTTPConnection(host, int(port), timeout=60)
+                continue
+            finished = time.perf_counter()
+            if response.status != 200:
+                note_error(str(response.status))
+                continue
+            data = json.loads(payload)
             latency_ms = (finished - started) * 1000.0
             model_ms = float(data["timings"].get("model_ms", 0.0))
-            samples.append(
-                {
-                    "route": data["route"],
-                    "fail_reason": data.get("fail_reason") or "",
-                    "latency_ms": latency_ms,
-                    "model_ms": model_ms,
-                    "overhead_ms": latency_ms - model_ms,
-                    "service_ms": float(data["timings"].get("total_ms", 0.0)),
-                    "queue_ms": float(data["timings"].get("queue_ms", 0.0)),
-                    "route_ms": float(data["timings"].get("route_ms", 0.0)),
-                    "finished": finished,
-                }
-            )
+            sample = {
+                "route": data["route"],
+                "fail_reason": data.get("fail_reason") or "",
+                "latency_ms": latency_ms,
+                "model_ms": model_ms,
+                "overhead_ms": latency_ms - model_ms,
+                "service_ms": float(data["timings"].get("total_ms", 0.0)),
+                "queue_ms": float(data["timings"].get("queue_ms", 0.0)),
+                "route_ms": float(data["timings"].get("route_ms", 0.0)),
+                "finished": finished,
+            }
+            with lock:
+                samples.append(sample)
+        connection.close()
 
-        started = time.perf_counter()
-        if rate_rps is None:
-            for index in range(count):
-                await one(index)
-        else:
-            tasks = []
-            for index in range(count):
-                delay = started + index / rate_rps - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(one(index)))
-            await asyncio.gather(*tasks)
+    senders = [
+        threading.Thread(target=sender, daemon=True) for _ in range(1 if rate_rps is None else MAX_IN_FLIGHT)
+    ]
+    for thread in senders:
+        thread.start()
+    started = time.perf_counter()
+    for index in range(count):
+        if rate_rps is not None:
+            delay = started + index / rate_rps - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        pending.put(index)
+    for _ in senders:
+        pending.put(None)
+    for thread in senders:
+        thread.join()
     elapsed = max((max((s["finished"] for s in samples), default=started) - started), 1e-9)
     return {"samples": samples, "errors": errors, "elapsed_s": elapsed}
 
@@ -356,32 +401,39 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
     count = int(RATE_RPS * duration_s)
     scratch = Path(tempfile.mkdtemp(prefix="sy-bench-gateway-"))
     try:
-        env = _bench_env(scratch)
-        print("[gateway] preparing the scratch database, model and classifier ...", flush=True)
-        info = _prepare(env)
-        with _stack(env, scratch, info) as base_url:
-            print(f"[gateway] stack up at {base_url}; warming up ...", flush=True)
-            asyncio.run(_load(base_url, info["token"], count=40, rate_rps=None))
-            unloaded = asyncio.run(_load(base_url, info["token"], count=100 if quick else 300, rate_rps=None))
-            parts = {
-                name: round(_percentile([sample[name] for sample in unloaded["samples"]], 50), 2)
-                for name in ("latency_ms", "service_ms", "route_ms", "queue_ms", "model_ms")
-            }
-            print(f"[gateway] unloaded medians: {parts}", flush=True)
-            print(f"[gateway] {count} requests at {RATE_RPS} req/s ...", flush=True)
-            cpu_before = _cpu_seconds()
-            loaded = asyncio.run(_load(base_url, info["token"], count=count, rate_rps=RATE_RPS))
-            cpu_after = _cpu_seconds()
-            per_request = {
-                name: round(
-                    (cpu_after[name] - cpu_before.get(name, 0.0)) / max(len(loaded["samples"]), 1) * 1000, 2
-                )
-                for name in cpu_after
-            }
-            print(f"[gateway] CPU ms per request by process: {per_request}", flush=True)
-        _purge_queues(info["slugs"].values())
+        with _scratch_database(scratch) as database_url:
+            return _measure(scratch, database_url, quick=quick, count=count, duration_s=duration_s)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _measure(
+    scratch: Path, database_url: str, *, quick: bool, count: int, duration_s: float
+) -> dict[str, float | int | bool | str]:
+    env = _bench_env(scratch, database_url)
+    print("[gateway] preparing the scratch database, model and classifier ...", flush=True)
+    info = _prepare(env)
+    with _stack(env, scratch, info) as base_url:
+        print(f"[gateway] stack up at {base_url}; warming up ...", flush=True)
+        _load(base_url, info["token"], count=40, rate_rps=None)
+        unloaded = _load(base_url, info["token"], count=100 if quick else 300, rate_rps=None)
+        parts = {
+            name: round(_percentile([sample[name] for sample in unloaded["samples"]], 50), 2)
+            for name in ("latency_ms", "service_ms", "route_ms", "queue_ms", "model_ms")
+        }
+        print(f"[gateway] unloaded medians: {parts}", flush=True)
+        print(f"[gateway] {count} requests at {RATE_RPS} req/s ...", flush=True)
+        cpu_before = _cpu_seconds()
+        loaded = _load(base_url, info["token"], count=count, rate_rps=RATE_RPS)
+        cpu_after = _cpu_seconds()
+        per_request = {
+            name: round(
+                (cpu_after[name] - cpu_before.get(name, 0.0)) / max(len(loaded["samples"]), 1) * 1000, 2
+            )
+            for name in cpu_after
+        }
+        print(f"[gateway] CPU ms per request by process: {per_request}", flush=True)
+    _purge_queues(info["slugs"].values())
 
     samples = loaded["samples"]
     by_route = {
@@ -408,6 +460,7 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
         **_summary("gateway.unloaded_", unloaded),
         "gateway.duration_s": duration_s,
         "gateway.web_server": str(WEB.get("server", "")),
+        "gateway.database": database_url.split(":", 1)[0],
     }
     if loaded["errors"]:
         figures["gateway.error_kinds"] = json.dumps(loaded["errors"], sort_keys=True)

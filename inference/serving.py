@@ -247,12 +247,13 @@ class ReplyChannel:
 
     def close(self) -> None:
         """Drop the reply list; tell a still-running worker to stop."""
+        if self.finished:
+            return  # the last event was popped, and Redis drops an empty list by itself
         try:
+            _, _, cancel_key = _keys(self.request_id)
             pipe = self._client.pipeline(transaction=False)
             pipe.delete(self.key)
-            if not self.finished:
-                _, _, cancel_key = _keys(self.request_id)
-                pipe.set(cancel_key, b"1", ex=max(int(self.timeout_s * 2), 1))
+            pipe.set(cancel_key, b"1", ex=max(int(self.timeout_s * 2), 1))
             pipe.execute()
         except redis.RedisError:  # the keys expire on their own
             logger.warning("could not clean up the reply channel of request %s", self.request_id)
@@ -371,12 +372,14 @@ def generation_serve(
         return "expired"
     client = redis_client(reply_url)
     attempts_key, done_key, cancel_key = _keys(request_id)
-    if client.exists(done_key):
-        return "duplicate"
     pipe = client.pipeline(transaction=True)
+    pipe.exists(done_key)
     pipe.incr(attempts_key)
     pipe.expire(attempts_key, ttl_s)
-    attempt = int(pipe.execute()[0])
+    already_done, attempt, _ = pipe.execute()
+    if already_done:
+        return "duplicate"
+    attempt = int(attempt)
 
     def fail(code: str, message: str) -> str:
         _push(client, reply_key, ttl_s, {"type": "error", "code": code, "message": message})
@@ -410,7 +413,10 @@ def generation_serve(
         return fail("invalid_request", str(exc))
     # Text pieces are only decoded when they are streamed back.
     pieces = runtime.TokenStream(loaded, prompt_ids, max_new_tokens, sampling, True, emit_pieces=stream)
-    _push(client, reply_key, ttl_s, {"type": "start", "attempt": attempt, "received_unix": received_unix})
+    if stream:
+        # The gateway holds back the HTTP status of a stream until a worker has taken it; a
+        # single reply needs no such signal (one wake-up of the gateway fewer).
+        _push(client, reply_key, ttl_s, {"type": "start", "attempt": attempt, "received_unix": received_unix})
     applied = contextlib.nullcontext()
     if adapter is not None:
         from inference.adaptation import adapters_applied

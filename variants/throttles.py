@@ -3,7 +3,7 @@
 Both count in Redis (``REDIS_URL``), so every web process sees the same totals. Counters
 are fixed one-minute buckets: the request rate is a sliding-window estimate over the
 current and the previous bucket, the token budget is the current bucket. Each request
-costs two pipelined round trips and O(1) work, where a list of timestamps per user would
+costs one round trip (a Lua script) and O(1) work, where a list of timestamps per user would
 grow with the rate. Rates are read from settings on every request.
 """
 
@@ -33,11 +33,30 @@ def _client():
     return redis_client(settings.REDIS_URL)
 
 
-def _add(key: str, amount: int) -> None:
-    client = _client()
-    if client.incrby(key, amount) == amount:
-        # The bucket's first count: give it a lifetime (one round trip on every later count).
-        client.expire(key, WINDOW_S * 2)
+# Both scripts run in one round trip each (EVALSHA), atomically.
+_ADMIT = """
+local previous = tonumber(redis.call('GET', KEYS[1]) or '0')
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+local tokens = tonumber(redis.call('GET', KEYS[3]) or '0')
+if previous * tonumber(ARGV[1]) + current >= tonumber(ARGV[2]) or tokens >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+_CHARGE = """
+redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+"""
+_scripts: dict[str, object] = {}
+
+
+def _script(name: str, source: str):
+    script = _scripts.get(name)
+    if script is None:
+        script = _scripts[name] = _client().register_script(source)
+    return script
 
 
 def tokens_used(user_id: int) -> int:
@@ -48,7 +67,8 @@ def tokens_used(user_id: int) -> int:
 def tokens_charge(user_id: int, count: int) -> None:
     """Add generated tokens to the user's current minute bucket."""
     if count > 0:
-        _add(_token_key(user_id, int(time.time() // WINDOW_S)), count)
+        key = _token_key(user_id, int(time.time() // WINDOW_S))
+        _script("charge", _CHARGE)(keys=[key], args=[count, WINDOW_S * 2])
 
 
 class PromptRateThrottle(BaseThrottle):
@@ -66,19 +86,16 @@ class PromptRateThrottle(BaseThrottle):
             return True
         now = time.time()
         window = int(now // WINDOW_S)
-        current_key = _request_key(user_id, window)
-        previous, current, tokens = _client().mget(
-            [_request_key(user_id, window - 1), current_key, _token_key(user_id, window)]
-        )
         overlap = 1.0 - (now % WINDOW_S) / WINDOW_S
-        estimate = int(previous or 0) * overlap + int(current or 0)
-        if (
-            estimate >= settings.PROMPT_RATE_PER_MINUTE
-            or int(tokens or 0) >= settings.PROMPT_TOKENS_PER_MINUTE
-        ):
-            return False
-        _add(current_key, 1)
-        return True
+        admitted = _script("admit", _ADMIT)(
+            keys=[
+                _request_key(user_id, window - 1),
+                _request_key(user_id, window),
+                _token_key(user_id, window),
+            ],
+            args=[overlap, settings.PROMPT_RATE_PER_MINUTE, settings.PROMPT_TOKENS_PER_MINUTE, WINDOW_S * 2],
+        )
+        return bool(admitted)
 
     def wait(self) -> float:
         return WINDOW_S - (time.time() % WINDOW_S)
