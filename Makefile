@@ -15,11 +15,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Migrate, load the demo topology, create the administrator, build the default model if missing.
+# Migrate, load the demo topology, create the administrator, train the sensitivity classifier
+# and build the default model when missing.
 setup: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
 	$(PY) manage.py ensure_admin
+	$(PY) manage.py train_sensitivity_classifier --if-missing
 	$(PY) manage.py build_default_model --if-missing
 
 run: setup

@@ -38,7 +38,7 @@ class Command(BaseCommand):
             env=env,
         )
         self.children.append((name, process))
-        self.stdout.write(f"  started {name:<22} pid {process.pid:<7} log var/log/{name}.log")
+        self.stdout.write(f"  started {name:<22} pid {process.pid:<7} log {log_dir / name}.log")
 
     def handle(self, *args, bind: str, no_beat: bool, **options) -> None:
         self.children: list[tuple[str, subprocess.Popen]] = []
@@ -51,12 +51,18 @@ class Command(BaseCommand):
             "worker-control",
             [*celery, "worker", "-Q", "control", "-n", "control@%h", "-c", "2", "--loglevel", "INFO"],
         )
+        # Several model-holding processes share this host's cores: one torch thread each, or
+        # their threads wait on each other and every token gets several times slower.
+        one_thread = dict(
+            os.environ, SWITCHYARD_TORCH_THREADS=os.environ.get("SWITCHYARD_TORCH_THREADS", "1")
+        )
         for environment in environments:
             # One process per environment: it keeps its model warm and stands for that environment.
             # Private-path environments consume from the private broker (SECURED_REDIS_URL).
             self._spawn(
                 f"worker-{environment.queue_name}",
                 worker_argv(queue=environment.queue_name, private_path=uses_private_path(environment)),
+                env=one_thread,
             )
         if not no_beat:
             self._spawn("beat", [*celery, "beat", "--loglevel", "INFO"])
@@ -65,12 +71,17 @@ class Command(BaseCommand):
         self._wait_for_web(url)
         self.stdout.write(self.style.SUCCESS(f"\nSwitchyard is up: {url}console/  (admin: {url}admin/)"))
         self.stdout.write("Press Ctrl-C to stop every process.")
+        # Ctrl-C (also when started from a script, where SIGINT may arrive ignored) and SIGTERM
+        # both stop every child.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         try:
             while True:
                 for name, process in self.children:
                     if process.poll() is not None:
-                        self.stderr.write(f"{name} exited with {process.returncode}; see var/log/{name}.log")
+                        self.stderr.write(
+                            f"{name} exited with {process.returncode}; see its log in {settings.VAR_DIR}/log/"
+                        )
                         raise KeyboardInterrupt
                 time.sleep(1)
         except KeyboardInterrupt:

@@ -40,9 +40,26 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0, help="Seed of the data generator and the model.")
         parser.add_argument("--examples", type=int, default=None, help="How many examples to generate.")
         parser.add_argument("--no-activate", action="store_true", help="Store the model without using it.")
+        parser.add_argument(
+            "--if-missing",
+            action="store_true",
+            help="Do nothing when an active model loads (make run uses this on every start).",
+        )
 
-    def handle(self, *args, seed: int, examples: int | None, no_activate: bool, **options) -> None:
+    def handle(
+        self, *args, seed: int, examples: int | None, no_activate: bool, if_missing: bool, **options
+    ) -> None:
         started = time.monotonic()
+        if if_missing:
+            from variants.selectors import ClassifierUnavailable, active_classifier
+
+            try:
+                version, _ = active_classifier()
+            except ClassifierUnavailable as exc:
+                self.stdout.write(f"No usable sensitivity model ({exc}); training one.")
+            else:
+                self.stdout.write(f"Sensitivity model v{version} is active.")
+                return
 
         def progress(event: str | dict) -> None:
             self.stdout.write(f"[{time.monotonic() - started:7.1f}s] {format_progress(event)}")
