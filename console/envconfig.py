@@ -189,6 +189,15 @@ def redis_url_with_db(url: str, db: int) -> str:
     return base.geturl()
 
 
+def kombu_redis_url(url: str) -> str:
+    """Return the kombu (Celery) spelling of a redis-py URL: unix sockets are redis+socket:// there."""
+    if url.startswith("unix://"):
+        path, _, query = url[len("unix://") :].partition("?")
+        db = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("db", "0")
+        return f"redis+socket://{path}?virtual_host={db}"
+    return url
+
+
 def load_or_create_secret_key(path: Path) -> str:
     """Return the key stored at ``path``, creating it (mode 0600) on first use."""
     if path.exists():

@@ -18,6 +18,7 @@ from console.envconfig import (
     env_int,
     env_list,
     env_str,
+    kombu_redis_url,
     load_or_create_secret_key,
     parse_database_url,
     parse_redis_url,
@@ -87,15 +88,6 @@ if EMBEDDED_REDIS:
     from console.embedded_redis import ensure_embedded_redis
 
     ensure_embedded_redis(EMBEDDED_REDIS_DIR)
-
-
-def _celery_url(url: str) -> str:
-    """Return the kombu spelling of a redis-py URL (unix sockets are redis+socket:// there)."""
-    if url.startswith("unix://"):
-        path, _, query = url[len("unix://") :].partition("?")
-        db = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("db", "0")
-        return f"redis+socket://{path}?virtual_host={db}"
-    return url
 
 
 INSTALLED_APPS = [
@@ -189,8 +181,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: JSON control messages only; bulk data (tensors, adapters) travels by key, never inline.
-CELERY_BROKER_URL = _celery_url(REDIS_URL)
-CELERY_RESULT_BACKEND = _celery_url(REDIS_URL)
+CELERY_BROKER_URL = kombu_redis_url(REDIS_URL)
+CELERY_RESULT_BACKEND = kombu_redis_url(REDIS_URL)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

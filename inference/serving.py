@@ -43,6 +43,7 @@ from django.conf import settings
 
 from console.celery import app as public_app
 from console.celery import environment_queue
+from console.envconfig import kombu_redis_url
 
 logger = logging.getLogger(__name__)
 
@@ -55,21 +56,12 @@ REDACTED_KWARGS = "{'redacted': True}"
 CANCEL_CHECK_EVERY = 16
 
 
-def celery_broker_url(redis_url: str) -> str:
-    """Return the kombu spelling of a redis-py URL (unix sockets are redis+socket:// there)."""
-    if redis_url.startswith("unix://"):
-        path, _, query = redis_url[len("unix://") :].partition("?")
-        db = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("db", "0")
-        return f"redis+socket://{path}?virtual_host={db}"
-    return redis_url
-
-
 def _make_private_app() -> Celery:
     # Same settings and task registry as the public app; only the broker (and the result
     # backend, which this path never uses) differ. The constructor's broker wins over the
     # CELERY_BROKER_URL setting. set_as_current=False keeps it from becoming the process's
     # default app, so other code's .delay() calls still go to the public broker.
-    url = celery_broker_url(settings.SECURED_REDIS_URL)
+    url = kombu_redis_url(settings.SECURED_REDIS_URL)
     app = Celery(PRIVATE_APP_NAME, broker=url, backend=url, set_as_current=False)
     app.config_from_object("django.conf:settings", namespace="CELERY")
     app.autodiscover_tasks()

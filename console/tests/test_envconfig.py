@@ -113,3 +113,10 @@ def test_production_without_a_secret_key_refuses_to_start(tmp_path):
     )
     assert result.returncode != 0
     assert "SECRET_KEY is unset and DEBUG=0" in result.stderr
+
+
+def test_celery_spells_unix_sockets_its_own_way():
+    from console.envconfig import kombu_redis_url
+
+    assert kombu_redis_url("unix:///srv/redis.sock?db=1") == "redis+socket:///srv/redis.sock?virtual_host=1"
+    assert kombu_redis_url("redis://10.0.0.5:6379/2") == "redis://10.0.0.5:6379/2"
