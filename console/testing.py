@@ -103,3 +103,36 @@ def celery_worker(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def source_hash(paths: list[Path], extra: str) -> str:
+    """Return a short digest of source files plus a settings string (a build cache key)."""
+    import hashlib
+
+    digest = hashlib.sha256(extra.encode())
+    for path in sorted(paths):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_build(name: str, key: str, build, *, make_dir: bool = False) -> Path:
+    """Return ``VAR_DIR/test-cache/<name>-<key>``, running ``build(directory)`` once to make it.
+
+    Test models and classifiers take seconds to build; the key changes with their sources,
+    so a stale build is never reused. Builds go to a staging directory renamed into place,
+    so concurrent sessions never see half a build.
+    """
+    import shutil
+
+    root = Path(settings.VAR_DIR) / "test-cache"
+    final = root / f"{name}-{key}"
+    if final.is_dir():
+        return final
+    staging = root / f".{name}-{uuid.uuid4().hex[:8]}"
+    (staging if make_dir else staging.parent).mkdir(parents=True, exist_ok=True)
+    build(staging)
+    try:
+        staging.rename(final)
+    except OSError:  # another session finished the same build first
+        shutil.rmtree(staging, ignore_errors=True)
+    return final

@@ -7,7 +7,6 @@ them, so a second run skips the builds.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import signal
@@ -19,6 +18,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+
+from console.testing import cached_build, source_hash
 
 # Queues are env.<slug>: a per-session suffix keeps another session's workers (a developer's
 # `make run`, a parallel test run on the same Redis) from taking this session's tasks.
@@ -41,41 +42,19 @@ TINY_MODEL_STEPS = 8
 TEST_PROFILING_ROWS = 5000
 
 
-def _source_hash(paths: list[Path], extra: str) -> str:
-    digest = hashlib.sha256(extra.encode())
-    for path in sorted(paths):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def _cached_build(name: str, key: str, build) -> Path:
-    root = Path(settings.VAR_DIR) / "test-cache"
-    final = root / f"{name}-{key}"
-    if final.exists():
-        return final
-    staging = root / f".{name}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir(parents=True, exist_ok=True)
-    build(staging)
-    try:
-        staging.rename(final)
-    except OSError:  # another session finished the same build first
-        shutil.rmtree(staging, ignore_errors=True)
-    return final
-
-
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
     """Return a tiny real Llama model built by the project's builder."""
     from inference import modelbuild
 
-    key = _source_hash(
+    key = source_hash(
         [Path(modelbuild.__file__)], repr(sorted(TINY_MODEL_BUILD.items())) + str(TINY_MODEL_STEPS)
     )
 
     def build(out: Path) -> None:
         modelbuild.build_default_model(out / "model", max_steps=TINY_MODEL_STEPS, seed=0, **TINY_MODEL_BUILD)
 
-    return _cached_build("placement-model", key, build) / "model"
+    return cached_build("placement-model", key, build, make_dir=True) / "model"
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +68,7 @@ def placement_artifacts() -> dict[str, Path]:
     from placement.simulator import profiling_samples
 
     sources = [Path(m.__file__) for m in (placement.features, placement.model, placement.simulator)]
-    key = _source_hash(sources, str(TEST_PROFILING_ROWS))
+    key = source_hash(sources, str(TEST_PROFILING_ROWS))
 
     def build(out: Path) -> None:
         keys = list(DEFAULT_FEATURE_KEYS)
@@ -105,7 +84,7 @@ def placement_artifacts() -> dict[str, Path]:
             )
             model.save(out / f"{objective}.joblib")
 
-    directory = _cached_build("placement-models", key, build)
+    directory = cached_build("placement-models", key, build, make_dir=True)
     return {objective: directory / f"{objective}.joblib" for objective in ("latency", "completion_time")}
 
 

@@ -7,14 +7,14 @@ hash of the code and options that make them, so a second run skips the build.
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
+
+from console.testing import cached_build, source_hash
 
 # The demo environments get a per-session suffix so their queues (env.secured-xxxx) cannot
 # be consumed by another test session's workers on the same Redis.
@@ -37,39 +37,17 @@ MODEL_STEPS = 10
 CLASSIFIER_EXAMPLES = 3000
 
 
-def _source_hash(paths: list[Path], extra: str) -> str:
-    digest = hashlib.sha256(extra.encode())
-    for path in sorted(paths):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def _cached_build(name: str, key: str, build) -> Path:
-    root = Path(settings.VAR_DIR) / "test-cache"
-    final = root / f"{name}-{key}"
-    if final.is_dir():
-        return final
-    staging = root / f".{name}-{uuid.uuid4().hex[:8]}"
-    staging.parent.mkdir(parents=True, exist_ok=True)
-    build(staging)
-    try:
-        staging.rename(final)
-    except OSError:  # another session finished the same build first
-        shutil.rmtree(staging, ignore_errors=True)
-    return final
-
-
 @pytest.fixture(scope="session")
 def gateway_model_dir() -> Path:
     """Return a tiny real Llama model built by the project's builder."""
     from inference import modelbuild
 
-    key = _source_hash([Path(modelbuild.__file__)], repr(sorted(MODEL_BUILD.items())) + str(MODEL_STEPS))
+    key = source_hash([Path(modelbuild.__file__)], repr(sorted(MODEL_BUILD.items())) + str(MODEL_STEPS))
 
     def build(out: Path) -> None:
         modelbuild.build_default_model(out, max_steps=MODEL_STEPS, seed=0, **MODEL_BUILD)
 
-    return _cached_build("gateway-model", key, build)
+    return cached_build("gateway-model", key, build)
 
 
 @pytest.fixture(scope="session")
@@ -78,12 +56,12 @@ def sensitivity_artifact() -> Path:
     from variants import sensitivity
 
     package = Path(sensitivity.__file__).parent
-    key = _source_hash(list(package.glob("*.py")), str(CLASSIFIER_EXAMPLES))
+    key = source_hash(list(package.glob("*.py")), str(CLASSIFIER_EXAMPLES))
 
     def build(out: Path) -> None:
         sensitivity.train_classifier(out, seed=0, n_examples=CLASSIFIER_EXAMPLES)
 
-    return _cached_build("sensitivity", key, build)
+    return cached_build("sensitivity", key, build)
 
 
 @pytest.fixture(autouse=True)
