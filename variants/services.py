@@ -673,6 +673,7 @@ def sensitivity_model_train(
             if final.exists():
                 shutil.rmtree(final)
             staging.rename(final)
+            final.chmod(0o755)  # mkdtemp made it private; workers under other users read it too
             row = SensitivityModel.objects.create(
                 version=version,
                 path=str(relative),

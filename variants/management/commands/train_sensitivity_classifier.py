@@ -26,7 +26,11 @@ def metrics_summary(metrics: dict) -> str:
     figures = (
         metrics.get("heldout_templates") if isinstance(metrics.get("heldout_templates"), dict) else metrics
     )
-    parts = [f"{key} {value:.3f}" for key, value in figures.items() if isinstance(value, int | float)]
+    parts = [
+        f"{key} {value}" if isinstance(value, int) else f"{key} {value:.3f}"
+        for key, value in figures.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    ]
     return ("Held-out: " + ", ".join(parts) + ".") if parts else ""
 
 
