@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -114,8 +115,8 @@ class _WeightReader:
         self._handles.clear()
 
 
-class _Layout:
-    """How one model family names and calls its parts."""
+class _Layout(ABC):
+    """How one model family names and calls its parts (one subclass per family)."""
 
     family: str
     embedding_prefixes: dict[str, str]  # held module name -> tensor name prefix in the files
@@ -124,23 +125,28 @@ class _Layout:
     head_prefix = "lm_head."
     tied_head_source: str  # tensor that serves as the head when embeddings are tied
 
+    @abstractmethod
     def embedding_modules(self, skeleton: nn.Module) -> dict[str, nn.Module]:
-        raise NotImplementedError
+        """Return the input embedding modules the first partition holds."""
 
+    @abstractmethod
     def layers(self, skeleton: nn.Module) -> nn.ModuleList:
-        raise NotImplementedError
+        """Return the decoder layer list."""
 
+    @abstractmethod
     def final_norm(self, skeleton: nn.Module) -> nn.Module:
-        raise NotImplementedError
+        """Return the norm before the LM head."""
 
     def rotary(self, skeleton: nn.Module, config, device: torch.device) -> nn.Module | None:
         return None
 
+    @abstractmethod
     def embed(self, embeddings: nn.ModuleDict, input_ids: torch.Tensor, position_ids: torch.Tensor):
-        raise NotImplementedError
+        """Return the hidden states of the input tokens."""
 
+    @abstractmethod
     def run_layer(self, layer, hidden, *, mask, position_ids, position_embeddings, cache):
-        raise NotImplementedError
+        """Run one decoder layer with this family's call signature."""
 
 
 class _LlamaLayout(_Layout):
