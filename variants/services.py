@@ -494,7 +494,46 @@ def prompt_generate(*, user: Any, submission: PromptSubmission, client: ClientFa
         reply=reply,
         prompt=submission.prompt if decision.route == PromptRequest.Route.PUBLIC else None,
     )
+    prompt_latency_record(decision=decision)
     return PromptOutcome(decision=decision, reply=reply, record=record)
+
+
+def prompt_latency_record(*, decision: RouteDecision) -> None:
+    """Feed the monitoring agent the request's latency split (FIG. 2.1 step 204), metadata only.
+
+    The sample belongs to the model's inferencing workload in the serving environment; without
+    one there is nothing for the placement loop to move, so nothing is recorded. A telemetry
+    failure never fails the request.
+    """
+    from placement.models import Workload
+    from telemetry.services import request_latency_record
+
+    timings = decision.timings
+    try:
+        workload_id = (
+            Workload.objects.filter(
+                ai_model=decision.ai_model,
+                environment=decision.environment,
+                kind=Workload.Kind.INFERENCING,
+            )
+            .values_list("id", flat=True)
+            .first()
+        )
+        if workload_id is None:
+            return
+        compute_ms = float(timings.get("model_ms", 0.0))
+        queue_ms = float(timings.get("queue_ms", 0.0))
+        # What the gateway saw beyond the worker's own time: moving the request and the reply.
+        transfer_ms = max(float(timings.get("total_ms", 0.0)) - compute_ms - queue_ms, 0.0)
+        request_latency_record(
+            workload_id=workload_id,
+            environment_id=decision.environment.pk,
+            transfer_ms=transfer_ms,
+            queue_ms=queue_ms,
+            compute_ms=compute_ms,
+        )
+    except Exception:  # noqa: BLE001 - telemetry is best effort; the payload is already served
+        logger.warning("request latency telemetry could not be recorded", exc_info=True)
 
 
 class PromptStream:

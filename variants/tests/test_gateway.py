@@ -109,6 +109,28 @@ def test_ordinary_prompt_goes_to_the_public_variant_and_is_kept_as_feedback(api,
     assert (detail["prompt"], detail["payload"], detail["status"]) == (ORDINARY, body["payload"], "completed")
 
 
+def test_a_served_request_feeds_its_latency_split_to_the_monitoring_agent(api, gateway, workers):
+    from placement.models import ProductionEnvironment, Workload
+    from telemetry.models import TelemetrySample
+
+    # Given the model's inferencing workload placed on the public environment
+    public = ProductionEnvironment.objects.get(slug=PUBLIC_SLUG)
+    workload = Workload.objects.create(
+        name="chat", kind="inferencing", objective="latency", ai_model=gateway.model,
+        environment=public, state="running",
+    )  # fmt: skip
+    # When an ordinary prompt is served there
+    body = prompt(api, ORDINARY).json()
+    assert body["environment"] == PUBLIC_SLUG
+    # Then the placement loop sees its compute, queueing and transfer times, and the total
+    samples = {
+        s.metric: s.value for s in TelemetrySample.objects.filter(workload=workload, environment=public)
+    }
+    assert samples["latency_compute_ms"] == pytest.approx(body["timings"]["model_ms"])
+    assert samples["latency_queue_ms"] == pytest.approx(body["timings"]["queue_ms"])
+    assert samples["latency_total_ms"] == pytest.approx(body["timings"]["total_ms"], rel=1e-3)
+
+
 def test_request_that_is_not_eligible_bypasses_variant_selection(api, gateway, workers):
     gateway.policy.bypass_phrases = "#quick"
     gateway.policy.save()
