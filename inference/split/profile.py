@@ -1,6 +1,6 @@
 """Capacity profiling (the paper's CP step): a node measures what a layer costs it.
 
-On start a node loads a few middle layers of a model and runs warm-up forwards on dummy
+On start a node loads a few middle layers of a model and runs warm-up forwards on synthetic
 hidden states: one prompt-sized chunk (prefill) and single positions (decode). It reports
 ms per layer per token for both, and the bytes one position's hidden state takes when it
 crosses a boundary (``inference.wire`` framing). The planner uses these instead of its
