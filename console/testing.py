@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,60 +47,22 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 def celery_worker(
     queues: list[str], *, concurrency: int = 1, pool: str = "prefork", **extra_env: str
 ) -> Iterator[subprocess.Popen]:
-    """Run a real Celery worker process on ``queues`` for the duration of the block."""
-    from console.celery import app
+    """Run a real Celery worker process on ``queues`` (public broker) for the duration of the block."""
+    from inference.serving import running_worker
 
-    name = f"test-{uuid.uuid4().hex[:8]}@localhost"
-    log_path = Path(settings.VAR_DIR) / "log" / f"{name.split('@')[0]}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "console",
-                "worker",
-                "-Q",
-                ",".join(queues),
-                "-n",
-                name,
-                "-c",
-                str(concurrency),
-                "-P",
-                pool,
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel",
-                "INFO",
-            ],  # fmt: skip
-            cwd=settings.BASE_DIR,
-            env=subprocess_env(**extra_env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"worker exited early: {log_path.read_text()[-2000:]}")
-            if app.control.ping(destination=[name], timeout=0.5):
-                break
-        else:
-            raise RuntimeError(f"worker did not answer within 60 s: {log_path.read_text()[-2000:]}")
-        process.worker_name = name  # type: ignore[attr-defined]
-        process.log_path = log_path  # type: ignore[attr-defined]
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    with running_worker(
+        queue=",".join(queues),
+        private_path=False,
+        env=subprocess_env(**extra_env),
+        log_path=Path(settings.VAR_DIR) / "log" / f"{name}.log",
+        cwd=settings.BASE_DIR,
+        concurrency=concurrency,
+        pool=pool,
+        start_timeout_s=60,
+        hostname=f"{name}@localhost",
+    ) as process:
         yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def source_hash(paths: list[Path], extra: str) -> str:

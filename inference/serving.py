@@ -487,11 +487,12 @@ def running_worker(
     concurrency: int = 1,
     pool: str = "prefork",
     start_timeout_s: float = 90.0,
+    hostname: str | None = None,
 ) -> Iterator[subprocess.Popen]:
     """Run a worker process for the block; wait until it answers a ping on its broker."""
     import uuid
 
-    name = f"{queue}-{uuid.uuid4().hex[:8]}@localhost"
+    name = hostname or f"{queue}-{uuid.uuid4().hex[:8]}@localhost"
     argv = worker_argv(
         queue=queue,
         private_path=private_path,
