@@ -5,7 +5,14 @@ Data (measurement only, never training):
 * the public dev set ``shared/data/presidio_synth_dataset_v2.json``, all 1,500 items,
   "sensitive" when an item has at least one labelled span;
 * ``bench/data/negative_prompts.jsonl``, 340 ordinary prompts written for this benchmark
-  (coding, cooking, travel, general finance/health/security questions), all non-sensitive.
+  (coding, cooking, travel, general finance/health/security questions), all non-sensitive;
+* ``bench/data/probe_prompts.jsonl``, a labelled probe of realistic messages written by hand
+  for this benchmark, in wording the training generator does not use (the generator never
+  reads it): contact data, addresses, names with dates of birth, government IDs, cards, bank
+  accounts, implied money and health disclosures, credentials without the word "password",
+  device identifiers, third parties and typos as positives; keyword traps (general questions,
+  example and placeholder values, dummy keys in code, public figures) as negatives. Reported
+  apart (``routing.probe_*``), not mixed into the dev-set figures.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
@@ -44,6 +51,7 @@ DEV_SET = (
     Path(os.environ.get("SHARED_DIR", ROOT.parent / "shared")) / "data" / "presidio_synth_dataset_v2.json"
 )
 NEGATIVES = Path(__file__).resolve().parent / "data" / "negative_prompts.jsonl"
+PROBE = Path(__file__).resolve().parent / "data" / "probe_prompts.jsonl"
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000
 
@@ -69,6 +77,12 @@ def load_labelled() -> list[tuple[str, int]]:
     with NEGATIVES.open() as fh:
         items += [(json.loads(line)["text"], 0) for line in fh if line.strip()]
     return items
+
+
+def load_probe() -> list[dict]:
+    """Return the probe's rows: {"text", "label" (0/1), "kind"}."""
+    with PROBE.open() as fh:
+        return [json.loads(line) for line in fh if line.strip()]
 
 
 def long_prompts(texts: list[str], count: int, seed: int = 7) -> list[str]:
@@ -199,6 +213,14 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
     )
     neg_flags = [r.sensitive for r in ours[n_dev:]]
     results["routing.false_positive_rate_negatives"] = round(sum(neg_flags) / max(1, len(neg_flags)), 4)
+
+    probe = load_probe()
+    probe_labels = [row["label"] for row in probe]
+    probe_flags = [classifier.classify(row["text"]).sensitive for row in probe]
+    results["routing.probe_n"] = len(probe)
+    results.update({f"routing.probe_{k}": v for k, v in _prf(probe_labels, probe_flags).items()})
+    probe_neg = [flag for flag, y in zip(probe_flags, probe_labels, strict=True) if not y]
+    results["routing.probe_false_positive_rate"] = round(sum(probe_neg) / max(1, len(probe_neg)), 4)
 
     latency_texts = texts if not quick else random.Random(3).sample(texts, 400)
     lat = _latencies_ms(classifier.classify, latency_texts, repeats=5)
