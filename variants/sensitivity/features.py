@@ -26,7 +26,7 @@ from itertools import pairwise
 
 from .patterns import CATEGORIES, Scan, scan
 
-FEATURE_VERSION = "sens-features-8"
+FEATURE_VERSION = "sens-features-9"
 
 # N-grams are taken from the first this-many tokens only: the cost of a call
 # stays bounded while patterns still scan the whole (capped) text.
@@ -71,7 +71,7 @@ SIGNAL_FEATURES: tuple[str, ...] = (
     # health and money
     "health_term", "health_term_anchored", "clinical_term", "clinical_term_anchored",
     "health_value", "health_value_generic", "health_disclosure", "financial_disclosure",
-    "dosage", "dosage_anchored", "med_context",
+    "dosage", "dosage_anchored", "med_context", "clinical_report",
     "medical_record_number",
     "finance_term",
     "finance_term_anchored", "money", "money_anchored", "credit_score_value",

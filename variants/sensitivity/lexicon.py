@@ -108,6 +108,11 @@ HEALTH_CLINICAL: tuple[str, ...] = (
     "clinic", "appointment", "admitted", "discharged", "inpatient", "outpatient", "medical leave",
     "sick leave", "medical record", "medical records", "health insurance claim", "medicare",
     "medicaid", "nhs number", "patient id", "mrn", "medical history",
+    "rheumatologist", "nephrologist", "gastroenterologist", "pulmonologist", "hematologist",
+    "haematologist", "orthopedist", "orthopaedic surgeon", "pediatrician", "paediatrician",
+    "physiotherapist", "physio", "midwife", "gp", "consultant", "radiologist", "ophthalmologist",
+    "allergist", "hepatologist", "ent", "er", "a&e", "urgent care", "pet scan", "echocardiogram",
+    "pathology report", "scan results", "lab work", "labs", "post-op", "pre-op", "op",
 )
 
 FINANCIAL_TERMS: tuple[str, ...] = (

@@ -400,7 +400,9 @@ _register("l:pass_short", ("pass", "pw", "pwd", "pass word"))
 _register("l:pin", (
     "pin", "pin code", "pin number", "pin no", "atm pin", "card pin", "sim pin", "puk",
     "door code", "gate code", "alarm code", "lock code", "lockbox code", "safe code",
-    "combination", "garage code", "keypad code", "entry code", "building code",
+    "combination", "garage code", "keypad code", "entry code", "building code", "keypad",
+    "door keypad", "combo", "lock combo", "lock combination", "padlock code", "locker code",
+    "padlock combination", "key safe code", "key box code", "unlock code", "phone passcode",
 ))  # fmt: skip
 _register("l:otp", (
     "otp", "2fa", "mfa", "one time code", "one-time code", "one time password",
@@ -701,7 +703,8 @@ _CODE_VALUE_RE = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?:\(.*|\[.*|\.[A
 _CLI_PASSWORD_RE = re.compile(r"(?:--password[= ]|--pass[= ]|(?<=\s)-p(?=\S))[\"']?([^\s\"']{4,64})")
 _PROSE_AFTER_RE = re.compile(r"[ \t]+([a-z]{2,})\b")
 _PIN_VALUE_RE = re.compile(
-    r"(?:\s+(?:for|on|to|of|at)\s+(?:[\w'-]+\s+){0,3}?[\w'-]+)?\s*(?:is\s+now|changed\s+to|would\s+be|is|was|=|:|#|-|to)?\s*[\"']?(\d{4,8})\b",
+    r"(?:\s+(?:for|on|to|of|at)\s+(?:[\w'-]+\s+){0,3}?[\w'-]+)?\s*"
+    r"(?:is\s+now|changed\s+to|would\s+be|is|was|=|:|#|-|to)?\s*[\"']?(\d{4,8}|\d(?:[- ]\d){3,7})\b",
     re.IGNORECASE,
 )
 _PASS_SHORT_VALUE_RE = re.compile(r"[ \t]*[:=][ \t]*[\"'`]?([^\s\"'`]{6,64})")
@@ -846,7 +849,7 @@ _API_KEY_PREFIXES = (
     "sk-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "AKIA", "ASIA",
     "AGPA", "AIDA", "AROA", "xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "AIza",
     "sk_live_", "sk_test_", "rk_live_", "rk_test_", "pk_live_", "whsec_", "hf_", "npm_",
-    "pypi-", "SG.", "shpat_", "dop_v1_", "ya29.", "EAAC", "EAAG",
+    "pypi-", "SG.", "shpat_", "dop_v1_", "ya29.", "EAAC", "EAAG", "hooks.slack.com/services/",
 )  # fmt: skip
 _API_KEY_RE = re.compile(
     r"(?:"
@@ -867,6 +870,7 @@ _API_KEY_RE = re.compile(
     r"|dop_v1_[a-f0-9]{40,}"
     r"|ya29\.[A-Za-z0-9_-]{30,}"
     r"|EAA[CG][A-Za-z0-9]{30,}"
+    r"|hooks\.slack\.com/services/T[A-Za-z0-9]{6,}/B[A-Za-z0-9]{6,}/[A-Za-z0-9]{16,}"
     r")"
 )
 _PEM_RE = re.compile(
@@ -881,6 +885,7 @@ _MAC_RE = re.compile(
     r"[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:-])"
     r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}(?![\w.])"
 )
+_MAC_SPACED_RE = re.compile(r"(?<![\w:-])[0-9A-Fa-f]{2}(?: [0-9A-Fa-f]{2}){5}(?![\w:-])")
 _MAC_GATE_RE = re.compile(r"[:-][0-9A-Fa-f]{2}[:-][0-9A-Fa-f]{2}[:-]")
 _MAC_PLACEHOLDERS = frozenset(
     {"000000000000", "ffffffffffff", "001122334455", "0123456789ab", "aabbccddeeff",
@@ -956,6 +961,12 @@ _US_STATES = frozenset(
         "DC",
     ]
 )
+# US military mail ("PSC 1234, Box 5678 APO AE 09012"): the APO/FPO/DPO line with its
+# region code and ZIP, plus the unit or ship line right before it when there is one.
+_MILITARY_POST_RE = re.compile(
+    r"(?:(?:PSC|CMR|Unit)\s+\d{3,5},?\s+Box\s+\d{1,5},?\s*|US[NSC][A-Z]*\s+[A-Z][\w .'-]{1,40}?,?\s*)?"
+    r"\b[ADF]PO\s+A[AEP]\s+\d{5}\b"
+)
 _PO_BOX_RE = re.compile(r"\bp\.?\s?o\.?\s?box\s+\d{1,7}\b", re.IGNORECASE)
 _GPS_RE = re.compile(r"[-+]?\d{1,2}\.\d{3,}\s*°?\s*[NSns]?\s*,\s*[-+]?\d{1,3}\.\d{3,}\s*°?\s*[EWew]?")
 _GPS_GATE_RE = re.compile(r"\.\d{3}")
@@ -996,7 +1007,7 @@ _ENV_REFERENCE_MARKERS = (
 )  # fmt: skip
 _CODE_MARKERS = (
     "```", "def ", "import ", "=>", "();", "};", "</", "#include", "console.log", "print(",
-    "return ", "function", "self.", "const ",
+    "return ", "function(", "function (", "self.", "const ",
 )  # fmt: skip
 
 
@@ -1383,6 +1394,18 @@ def _scan_devices(text: str, scan: Scan) -> None:
                 signals["mac_placeholder"] += 1
                 continue
             scan.add("device_id", m.start(), m.end(), "mac", True)
+    if text.count(" ") >= 5 and "mac" in scan.lowered:
+        # "MAC 00 1A 2B 3C 4D 5E": spaced octets count only after the word MAC and
+        # with a hex letter among them, so spaced digit groups stay phone-like.
+        for m in _MAC_SPACED_RE.finditer(text):
+            value = m.group()
+            compact = value.replace(" ", "").lower()
+            if compact.isdigit() or "mac" not in scan.lowered[max(0, m.start() - 40) : m.start()]:
+                continue
+            if compact in _MAC_PLACEHOLDERS or len(set(compact)) <= 2:
+                signals["mac_placeholder"] += 1
+                continue
+            scan.add("device_id", m.start(), m.end(), "mac", True)
     if text.count(".") >= 3:
         for m in _anchored(_IPV4_RE, text, scan.number_starts):
             if not _boundary_before(text, m.start(), "."):
@@ -1530,6 +1553,9 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
         streets.append((start, end))
     if "box" in lowered:
         for m in _PO_BOX_RE.finditer(text):
+            scan.add("address", m.start(), m.end(), "po_box", True)
+    if "po " in lowered and ("apo" in lowered or "fpo" in lowered or "dpo" in lowered):
+        for m in _MILITARY_POST_RE.finditer(text):
             scan.add("address", m.start(), m.end(), "po_box", True)
     if "," in text and _GPS_GATE_RE.search(text):
         for m in _anchored(_GPS_RE, text, scan.number_starts):
@@ -1940,7 +1966,19 @@ _IMPLIED_SELF = frozenset(
     {"diagnosed", "started", "taking", "prescribed", "been", "got", "having", "suffering",
      "pregnant", "earning", "making", "owe", "owing", "behind", "recovering", "admitted",
      "discharged", "tested", "struggling", "dealing", "living", "currently", "just",
-     "paycheck", "paycheque", "salary", "rent", "savings", "income", "wages", "payslip"}
+     "paycheck", "paycheque", "salary", "rent", "savings", "income", "wages", "payslip",
+     "had", "spent", "declared", "overdrawn", "lost", "finished", "missed", "maxed", "defaulted",
+     "relapsed", "woke", "feeling", "felt", "post-op", "postop", "starting", "stopped", "quit",
+     "switched", "upped", "went", "broke", "owed", "borrowed", "waiting", "scheduled", "booked"}
+)  # fmt: skip
+# "the oncologist said ...", "MRI showed ...", "biopsy came back ...": a clinician or a test
+# reporting on someone is a patient's record, even with no "I" or "my" in the sentence.
+_CLINICAL_REPORT_VERBS = frozenset(
+    {"said", "says", "confirmed", "confirms", "found", "finds", "showed", "shows", "came",
+     "come", "wants", "wanted", "thinks", "thought", "told", "diagnosed", "ordered", "prescribed",
+     "referred", "upped", "increased", "lowered", "doubled", "recommended", "suspects",
+     "mentioned", "revealed", "detected", "put", "started", "removed", "scheduled", "booked",
+     "cleared", "flagged", "indicated", "back"}
 )  # fmt: skip
 _LOCATION_VERBS = frozenset(
     {"live", "living", "lives", "reside", "residing", "staying", "stay", "located", "based",
@@ -1995,7 +2033,15 @@ def _scan_topics(
             if i < len(tokens) and (tokens[i] in _IMPLIED_SELF or tokens[i] in _RELATIONS)
         ]
     signals["implied_self"] = len(implied)
-    anchors = sorted(first_person + relation + name_tokens + implied)
+    reported = [
+        i
+        for i, size, kind in hits
+        if kind == "clinical_term"
+        and not _CLINICAL_REPORT_VERBS.isdisjoint(tokens[i + size : i + size + 3])
+        and not signals.get("generic_opener")
+    ]
+    signals["clinical_report"] = len(reported)
+    anchors = sorted(first_person + relation + name_tokens + implied + reported)
     # A fact is tied to a person only within one sentence: "I'm on my phone.
     # A 30-year mortgage of $300,000 ..." discloses nothing about the writer.
 
@@ -2172,6 +2218,6 @@ def scan(text: str) -> Scan:
         money = _scan_money(text, result)
     _scan_addresses(text, result, lowered)
     _scan_names(text, result, hits)
+    _scan_context(text, result)  # before topics, which read its question-form signals
     _scan_topics(text, result, topics, money)
-    _scan_context(text, result)
     return result

@@ -249,6 +249,21 @@ class _Slots(dict):
             return str(uuid.UUID(int=r.getrandbits(128), version=4))
         if key == "alnum10":
             return v.alnum(10)
+        if key in ("specialist", "test", "procedure", "finding"):
+            pool = {"specialist": T.SPECIALISTS, "test": T.TESTS, "procedure": T.PROCEDURES,
+                    "finding": T.FINDINGS}[key]  # fmt: skip
+            return v.choice(pool)
+        if key in ("specialist_cap", "test_cap", "condition_cap"):
+            value = self[key.removesuffix("_cap")]
+            return value[:1].upper() + value[1:]
+        if key == "imei_spaced":
+            digits = v.imei(formatted=False)
+            sep = v.choice((" ", "-", " "))
+            return sep.join((digits[:2], digits[2:8], digits[8:14], digits[14:]))
+        if key == "mac_spaced":
+            return " ".join(f"{r.randrange(256) & (0xFE if i == 0 else 0xFF):02X}" for i in range(6))
+        if key == "example_mac":
+            return v.choice(("00:1B:44:11:3A:B7", "01-23-45-67-89-AB", "00:00:5E:00:53:01"))
         raise KeyError(key)
 
 
@@ -279,11 +294,27 @@ def _typo(word: str, rng: random.Random) -> str:
     return word[:i] + rng.choice(near) + word[i + 1 :]
 
 
+# Words people misspell in exactly the messages that matter ("pasword", "adress",
+# "social securty", "diagnosd"); a sloppy message misspells them far more often than
+# other words, so the model sees the cue words' typos, not only the filler's.
+_CUE_WORDS = frozenset(
+    {"password", "address", "social", "security", "diagnosed", "diabetes", "account", "number",
+     "credit", "mortgage", "prescription", "medication", "license", "licence", "passport",
+     "birthday", "phone", "email", "salary", "payment", "payments", "balance", "savings",
+     "doctor", "surgery", "results", "insulin", "depression", "anxiety", "pregnant", "login",
+     "username", "verification", "routing", "serial", "overdrawn", "collections", "therapist",
+     "psychiatrist", "oncologist", "cardiologist", "biopsy", "chemo", "pension", "income",
+     "bankruptcy", "behind", "loans", "debt", "card", "expiry", "birth", "mobile", "wifi",
+     "combination", "keypad", "token", "secret", "device", "laptop", "tablet", "apartment"}
+)  # fmt: skip
+
+
 class _Style:
     """Per-example noise settings, drawn once so a message is consistently sloppy."""
 
     def __init__(self, rng: random.Random) -> None:
         self.typo_rate = rng.choice((0.0, 0.0, 0.0, 0.03, 0.06, 0.1))
+        self.cue_typo_rate = rng.choice((0.0, 0.0, 0.0, 0.0, 0.35, 0.7))
         self.lower = rng.random() < 0.25
         self.upper = rng.random() < 0.02
         self.no_apostrophe = rng.random() < 0.12
@@ -292,9 +323,15 @@ class _Style:
 
     def literal(self, text: str) -> str:
         rng = self.rng
-        if self.typo_rate:
+        if self.typo_rate or self.cue_typo_rate:
             parts = text.split(" ")
-            text = " ".join(_typo(p, rng) if rng.random() < self.typo_rate else p for p in parts)
+            text = " ".join(
+                _typo(p, rng)
+                if rng.random() < self.typo_rate
+                or (self.cue_typo_rate and p.lower() in _CUE_WORDS and rng.random() < self.cue_typo_rate)
+                else p
+                for p in parts
+            )
         if self.no_apostrophe:
             text = text.replace("'", "")
         if self.lower:
@@ -440,6 +477,11 @@ _BARE_LABELS: tuple[tuple[str, str, str], ...] = (
     ("Password", "password", "credential"), ("API key", "api_key", "credential"),
     ("PIN", "pin", "credential"), ("Routing number", "routing", "bank_account"),
     ("NI number", "nino", "government_id"), ("Mobile", "phone", "phone"),
+    ("acct", "account", "bank_account"), ("Account no.", "account", "bank_account"),
+    ("my iban", "iban", "bank_account"), ("Bank details:", "iban", "bank_account"),
+    ("Service tag", "serial", "device_id"), ("IMEI no", "imei_spaced", "device_id"),
+    ("token", "token", "credential"), ("Door code", "pin", "credential"),
+    ("Tax ID", "tax", "government_id"), ("Wifi key", "password", "credential"),
 )  # fmt: skip
 _BARE_QUESTIONS = (
     "",
@@ -482,6 +524,7 @@ _NEGATIVE_WEIGHTS = {
     "neg:numbers_not_pii": 2.0, "neg:ordinary": 2.0, "neg:generic": 2.5,
     "neg:money_context": 1.5, "neg:compositional": 3.0, "neg:redacted": 3.0,
     "neg:health_general": 2.0, "neg:finance_general": 1.5, "neg:personal_request": 2.5,
+    "neg:trap_more": 3.0,
 }  # fmt: skip
 
 
@@ -603,6 +646,8 @@ _PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "aws": ("XXXXXXXXXXXXXXXX",),
     "seed_phrase": ("[12 words omitted]", "<seed phrase>"),
     "imei": ("[IMEI]", "XXXXXXXXXXXXXXX", "<imei>"),
+    "imei_spaced": ("[IMEI]", "XX XXXXXX XXXXXX X", "<imei>"),
+    "mac_spaced": ("XX XX XX XX XX XX", "[MAC]"),
     "mac": ("XX:XX:XX:XX:XX:XX", "[MAC]", "00:00:00:00:00:00"),
     "serial": ("[serial]", "XXXXXXXX", "<serial number>"),
     "ip": ("x.x.x.x", "[IP]", "<ip address>"),
@@ -616,7 +661,8 @@ _PLACEHOLDERS: dict[str, tuple[str, ...]] = {
 # Families whose disclosure is a value that can be blanked out.
 _REDACTABLE_FAMILIES = frozenset(
     {"pos:email", "pos:phone", "pos:address", "pos:date_of_birth", "pos:government_id",
-     "pos:payment_card", "pos:bank_account", "pos:credential", "pos:device_id"}
+     "pos:payment_card", "pos:bank_account", "pos:credential", "pos:device_id",
+     "pos:credential_implied"}
 )  # fmt: skip
 
 

@@ -245,8 +245,23 @@ class Values:
 
     def address(self) -> str:
         r = self.rng
-        kind = r.randrange(10)
+        kind = r.randrange(11)
         name = self.choice(STREET_NAMES)
+        if kind == 10:
+            # US military mail: a unit or ship line, then APO/FPO/DPO, a region code and a ZIP.
+            sep = self.choice((", ", "\n", " "))
+            first = self.choice(
+                (
+                    f"PSC {self.digits(4)}, Box {self.digits(4)}",
+                    f"Unit {self.digits(4)} Box {self.digits(4)}",
+                    f"CMR {self.digits(3)}, Box {self.digits(4)}",
+                    f"USNS {self.choice(STREET_NAMES)}",
+                    f"USS {self.choice(STREET_NAMES)}",
+                )
+            )
+            post = self.choice(("APO", "FPO", "DPO"))
+            region = self.choice(("AA", "AE", "AP"))
+            return f"{first}{sep}{post} {region} {self.digits(5, first_nonzero=True)}"
         if kind == 9:
             # Street name first, number after, no English suffix (much of Europe).
             street = self.choice(("Mlynarska", "Kossuth Lajos utca", "Bergweg", "Vesterbrogade",

@@ -142,6 +142,23 @@ SENSITIVE_PROMPTS: list[tuple[str, set[str]]] = [
     ("I'm at 51.5033, -0.1196 and my phone is about to die, send help", {"location"}),
 ]
 
+# Disclosures without the obvious cue word: implied by the sentence, misspelt, about a
+# relative or a client, or a credential with no "password" in sight.
+IMPLIED_SENSITIVE_PROMPTS: list[tuple[str, set[str]]] = [
+    ("Biopsy came back positive, the oncologist wants to start treatment next week.", {"health"}),
+    ("Been on lithium since May and my hands are still shaky.", {"health"}),
+    ("My mom's neurologist confirmed Parkinson's this morning.", {"health"}),
+    ("We owe 38k on the car and I only make 41k a year.", {"financial"}),
+    ("Overdrawn by $212 again and payday isn't until the 30th.", {"financial"}),
+    ("login is mreyes / Qv7#pLm29x, check the invoices tab", {"credential"}),
+    ("here's the token: ghp_Lq8Zr3Xw5Tn7Vb2Mc9Kd4Hs6Jf1Ga0Pe8Yu", {"credential"}),
+    ("keypad code for the back gate is 4829, tell the plumber", {"credential"}),
+    ("my adress is 48 Tamarack Drive, Flagstaff AZ 86001", {"address"}),
+    ("social securty 529-31-8846, is the form right?", {"government_id"}),
+    ("My client's card 4929 1239 3704 5052 was charged twice, draft a dispute.", {"payment_card"}),
+    ("stolen phone, imei 35 355251 377904 4, what now", {"device_id"}),
+]
+
 NON_SENSITIVE_PROMPTS: list[str] = [
     "How does a credit score work?",
     "000-00-0000 is an invalid SSN, right?",
@@ -171,6 +188,17 @@ NON_SENSITIVE_PROMPTS: list[str] = [
     "Proofread: 'Quarterly revenue grew 12% to $4.1M, driven by the new EU contracts.'",
     "Is 4716 8935 2207 4414 a valid card number? I think the last digit is off.",
     "Write a SQL query that counts orders per customer in 2023.",
+]
+
+# Keyword traps: the words of a disclosure, nobody's facts.
+TRAP_PROMPTS: list[str] = [
+    "What does a credit score of 650 mean for a car loan, generally?",
+    "How is type 2 diabetes usually treated?",
+    "How do I reset the wifi password on my router?",
+    "api_key = os.environ['PAYMENTS_API_KEY']  # never commit YOUR_API_KEY",
+    "What can an oncologist tell from a biopsy?",
+    "When was Serena Williams born?",
+    "How many characters does a German IBAN have?",
 ]
 
 
@@ -255,6 +283,15 @@ def test_scan_finds_validated_values_with_exact_spans() -> None:
         ("AKIAZ7QW3XKP9LMN4RTE is the key id", "credential", "AKIAZ7QW3XKP9LMN4RTE"),
         ("laptop MAC 3C:A9:F4:5B:20:E1", "device_id", "3C:A9:F4:5B:20:E1"),
         ("IMEI 356938035643809", "device_id", "356938035643809"),
+        ("MAC 7C 2E 0D 91 A4 3B is my son's laptop", "device_id", "7C 2E 0D 91 A4 3B"),
+        ("keypad for the back gate: 4829", "credential", "4829"),
+        ("the padlock combo is 3-8-1-6", "credential", "3-8-1-6"),
+        (
+            "webhook https://hooks.slack.com/services/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",
+            "credential",
+            "hooks.slack.com/services/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",
+        ),
+        ("PSC 4412, Box 2231, APO AE 09012", "address", "PSC 4412, Box 2231, APO AE 09012"),
     ],
 )
 def test_recognisers_find_common_formats(text: str, category: str, value: str) -> None:
@@ -273,6 +310,8 @@ def test_recognisers_find_common_formats(text: str, category: str, value: str) -
         "The default MAC 00:00:00:00:00:00 disables the port.",  # a placeholder
         "IBAN in our docs: GB82 WEST 1234 5698 7654 32",  # the standard example IBAN
         "The Treaty of Versailles was signed on 28 June 1919.",  # a date, nobody's birth
+        "The sample MAC 00 1A 2B 3C 4D 5E in the manual is made up.",  # a placeholder, spaced
+        "What does an APO AE address mean on a form?",  # the format, nobody's address
     ],
 )
 def test_traps_leave_no_validated_evidence(text: str) -> None:
@@ -299,7 +338,16 @@ def test_realistic_sensitive_prompt_is_flagged_with_its_categories(
     assert expected <= set(result.categories), result.categories
 
 
-@pytest.mark.parametrize("prompt", NON_SENSITIVE_PROMPTS)
+@pytest.mark.parametrize(("prompt", "expected"), IMPLIED_SENSITIVE_PROMPTS)
+def test_implied_misspelt_and_third_party_disclosures_are_flagged(
+    classifier, prompt: str, expected: set[str]
+) -> None:
+    result = classifier.classify(prompt)
+    assert result.sensitive, f"score {result.score:.3f} for {prompt!r}"
+    assert expected <= set(result.categories), result.categories
+
+
+@pytest.mark.parametrize("prompt", NON_SENSITIVE_PROMPTS + TRAP_PROMPTS)
 def test_realistic_non_sensitive_prompt_is_not_flagged(classifier, prompt: str) -> None:
     result = classifier.classify(prompt)
     assert not result.sensitive, f"score {result.score:.3f} for {prompt!r}"
