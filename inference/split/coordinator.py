@@ -1,15 +1,20 @@
 """Drive one generation across split-inference nodes, surviving plan changes and node death.
 
-Per generated token the coordinator pushes the new token id to P1's inbox and waits for
-the sampled token on a reply list; the nodes pass the hidden state of the new position
-along the route themselves. The active plan is read in the same pipeline that pushes a
-token (no round trip of its own), so a version change is seen one token later; when the
-version changed, or a node answered ``stale_plan`` / ``cache_miss``, or a node of the
-route stopped heartbeating, it adopts the new plan (asking ``on_nodes_lost`` for one when
-nodes died) and replays the token history on it. A ``before_step`` hook may change the
-plan itself, so after one the plan is read afresh. Per token that leaves two round trips
-to Redis: the push (with the plan read and the previous token's latency sample) and the
-blocking pop of the reply.
+The coordinator pushes the prompt to P1's inbox with the loop bounds (``max_new_tokens``
+and the EOS id); from then on the pipeline runs by itself: each node passes the hidden
+state of the new position along the route, and the last partition samples the token,
+pushes it to the coordinator's reply list and hands it straight to P1 as the next step's
+input. Per token that is one Redis hop per partition and no round trip through the
+coordinator, which only collects tokens (and is off the critical path).
+
+A plan change is seen by the nodes: once the new version is active every node of the old
+and new plans prunes the other versions, so the old loop's next message meets
+``stale_plan``. That, a ``cache_miss``, or a node of the route that stopped heartbeating,
+ends the run; the coordinator adopts the new plan (asking ``on_nodes_lost`` for one when
+nodes died) and starts a new run that replays the token history on it. Each run uses its
+own session id, so an abandoned loop cannot touch the caches a new run rebuilds. A
+``before_step`` hook runs as each token arrives; when it changed the active plan, the
+coordinator leaves the run at once and replays on the new plan.
 
 Replay repeats the original schedule of forwards (the prompt as one chunk, then one
 token per chunk; ``inference.partition.replay_schedule``), so the rebuilt KV caches are
@@ -36,7 +41,6 @@ from inference.partition import replay_schedule
 from inference.runtime import SamplingParams
 from inference.split.dataplane import (
     ActivePlan,
-    active_plan_key,
     encode_message,
     inbox_key,
     latency_key,
@@ -46,6 +50,8 @@ from inference.split.dataplane import (
 
 # Latency samples kept per model for the orchestrator's EWMA.
 LATENCY_SAMPLES_KEPT = 200
+# The coordinator hands its latency samples to Redis every this many tokens.
+LATENCY_FLUSH_EVERY = 16
 
 
 class SplitUnavailable(Exception):
@@ -102,8 +108,6 @@ class Coordinator:
     ) -> None:
         self.client = client
         self.model_key = model_key
-        # Only the Redis plan can ride along in the push pipeline; a custom source is asked.
-        self.piggyback_plan = plan_source is None
         self.plan_source = plan_source or (lambda: read_active_plan(client, model_key))
         self.on_nodes_lost = on_nodes_lost
         self.step_timeout_s = step_timeout_s
@@ -111,8 +115,6 @@ class Coordinator:
         self.max_recoveries = max_recoveries
         self.record_latency = record_latency
         self._pending_latency: list[float] = []
-        self._plan_raw: bytes | None = None
-        self._plan_parsed: ActivePlan | None = None
 
     def _current_plan(self) -> ActivePlan:
         plan = self.plan_source()
@@ -138,38 +140,26 @@ class Coordinator:
             raise ValueError("prompt is empty")
         if max_new_tokens < 1:
             raise ValueError("max_new_tokens must be at least 1")
-        session = session_id or uuid.uuid4().hex
+        base = session_id or uuid.uuid4().hex
+        eos = eos_token_id if stop_on_eos else None
         history = list(prompt)
         result = SplitGeneration(token_ids=[], finish_reason="length")
         plan = self._current_plan()
         result.plan_versions.append(plan.version)
-        needs_replay = False
+        sessions: list[tuple[ActivePlan, str]] = []
         recoveries = 0
-        step = 0
-        hooked = 0
-        # The plan as read along with the last push (None: read it now).
-        seen: ActivePlan | None = plan
         try:
-            while step < max_new_tokens:
-                if step > 0 and before_step is not None and hooked < step:
-                    hooked = step  # once per step, not again when the step is retried
-                    before_step(step)
-                    seen = None
-                current = seen if seen is not None and self.piggyback_plan else self._current_plan()
-                if current.version != plan.version:
-                    plan, needs_replay = current, True
-                    result.plan_versions.append(plan.version)
-                if needs_replay:
-                    chunks = replay_schedule(len(prompt), len(history))
-                else:
-                    chunks = [(0 if step == 0 else len(history) - 1, len(history))]
-                started = time.perf_counter()
+            while len(result.token_ids) < max_new_tokens and result.finish_reason == "length":
+                # Each run has its own session id, so a loop of an abandoned run that is
+                # still on its way can never touch the caches the new run rebuilds.
+                session = f"{base}.{len(sessions)}"
+                sessions.append((plan, session))
                 try:
-                    token, boundary_bytes, seen = self._run_chunks(
-                        plan, session, history, chunks, len(prompt), sampling
-                    )
+                    plan = self._run(
+                        plan, session, history, len(prompt), max_new_tokens, sampling, eos, result,
+                        before_step,
+                    )  # fmt: skip
                 except (_Replan, _NodesLost) as exc:
-                    seen = None
                     recoveries += 1
                     if recoveries > self.max_recoveries:
                         raise SplitUnavailable(
@@ -183,30 +173,11 @@ class Coordinator:
                         # briefly for the new plan to be active, then replay on it.
                         time.sleep(0.05)
                         plan = self._current_plan()
-                    if plan.version != result.plan_versions[-1]:
-                        result.plan_versions.append(plan.version)
-                    needs_replay = True
                     result.replays += 1
-                    continue
-                elapsed_ms = (time.perf_counter() - started) * 1000.0
-                if needs_replay:
-                    needs_replay = False
-                elif step == 0:
-                    result.prefill_ms = elapsed_ms
-                else:
-                    result.decode_ms.append(elapsed_ms)
-                    result.boundary_bytes = boundary_bytes
-                    if self.record_latency:
-                        # Sent with the next push (or the session's end): no round trip.
-                        self._pending_latency.append(elapsed_ms)
-                if stop_on_eos and eos_token_id is not None and token == eos_token_id:
-                    result.finish_reason = "stop"
-                    break
-                result.token_ids.append(token)
-                history.append(token)
-                step += 1
+                if plan.version != result.plan_versions[-1]:
+                    result.plan_versions.append(plan.version)
         finally:
-            self._end_session(plan, session)
+            self._end_sessions(sessions)
         return result
 
     def _recover(self, plan: ActivePlan, lost: list[str]) -> ActivePlan:
@@ -223,21 +194,29 @@ class Coordinator:
             time.sleep(self.check_interval_s)
         raise SplitUnavailable(f"node(s) {', '.join(lost)} stopped and no plan without them appeared")
 
-    def _run_chunks(
+    def _run(
         self,
         plan: ActivePlan,
         session: str,
         history: list[int],
-        chunks: list[tuple[int, int]],
         prompt_length: int,
+        max_new_tokens: int,
         sampling: SamplingParams,
-    ) -> tuple[int, list[int], ActivePlan | None]:
-        """Push the chunks, wait for the sampled token; return it, boundary bytes and the plan.
+        eos: int | None,
+        result: SplitGeneration,
+        before_step: StepHook | None,
+    ) -> ActivePlan:
+        """Run the generation on ``plan`` from the current history until it ends or the plan changes.
 
-        The returned plan is the active one as read along with the push (None when the
-        plan is not read that way or has disappeared: the caller then reads it itself).
+        The history is replayed first (as one prefill on the first run). The last chunk
+        carries the loop bounds, so from then on the last partition hands each sampled
+        token straight to P1 and the coordinator only collects the tokens. Returns the
+        plan the generation should continue on (a different one only when ``before_step``
+        changed the active plan: the run is then left and replayed on the new plan).
         """
-        reply = f"split:reply:{session}:{uuid.uuid4().hex[:8]}"
+        step = len(history) - prompt_length  # index of the next token to generate
+        chunks = replay_schedule(prompt_length, len(history))
+        reply = f"split:reply:{session}"
         route = [hop.to_list() for hop in plan.hops]
         pipe = self.client.pipeline()
         for seq, (start, end) in enumerate(chunks):
@@ -248,59 +227,80 @@ class Coordinator:
                 "route": route,
                 "i": 0,
                 "pos": start,
+                "len": end - start,
                 "step": end - prompt_length,
                 "samp": [sampling.temperature, sampling.top_p, sampling.seed],
                 "reply": reply,
                 "seq": seq,
             }
+            if seq == len(chunks) - 1:
+                header["loop"] = [max_new_tokens, eos]
             pipe.rpush(inbox_key(plan.hops[0].node), encode_message(header, torch.tensor(history[start:end])))
         self._queue_latency(pipe)
-        if self.piggyback_plan:
-            pipe.get(active_plan_key(self.model_key))
-        replies = pipe.execute()
-        seen = self._parse_plan(replies[-1]) if self.piggyback_plan else None
+        pipe.execute()
+        replaying = step > 0
+        last = time.perf_counter()
+        started = last
+        acks = 0
         deadline = time.monotonic() + self.step_timeout_s
-        received = 0
-        token, boundary_bytes = -1, []
-        complete = False
-        try:
-            while received < len(chunks):
-                popped = self.client.blpop([reply], timeout=self.check_interval_s)
-                if popped is None:
-                    status = live_nodes(self.client, plan.nodes)
-                    dead = [node for node, beat in status.items() if beat is None]
-                    if dead:
-                        raise _NodesLost(dead)
-                    if time.monotonic() > deadline:
-                        raise SplitUnavailable(
-                            f"no reply from the nodes of plan v{plan.version} "
-                            f"within {self.step_timeout_s:.0f} s"
-                        )
-                    continue
-                body = json.loads(popped[1])
-                error = body.get("error")
-                if error in ("stale_plan", "cache_miss", "misrouted"):
-                    raise _Replan(f"{error}: {body.get('detail')}")
-                if error:
-                    raise SplitFailure(f"node {body.get('node')}: {body.get('detail')}")
-                received += 1
-                if int(body["seq"]) == len(chunks) - 1:
-                    token, boundary_bytes = int(body["token"]), list(body.get("bytes", []))
-            complete = True
-        finally:
-            # Redis drops a list once its last value is popped; only an aborted step can
-            # leave late replies behind (they also expire after REPLY_TTL_S).
-            if not complete:
-                self.client.delete(reply)
-        return token, boundary_bytes, seen
-
-    def _parse_plan(self, raw: bytes | None) -> ActivePlan | None:
-        if not raw:
-            return None
-        # The plan rarely changes: parse only when its JSON differs from the last one.
-        if raw != self._plan_raw:
-            self._plan_raw, self._plan_parsed = raw, ActivePlan.from_json(raw)
-        return self._plan_parsed
+        while True:
+            popped = self.client.blpop([reply], timeout=self.check_interval_s)
+            if popped is None:
+                status = live_nodes(self.client, plan.nodes)
+                dead = [node for node, beat in status.items() if beat is None]
+                if dead:
+                    raise _NodesLost(dead)
+                if time.monotonic() > deadline:
+                    raise SplitUnavailable(
+                        f"no reply from the nodes of plan v{plan.version} within {self.step_timeout_s:.0f} s"
+                    )
+                continue
+            body = json.loads(popped[1])
+            error = body.get("error")
+            if error in ("stale_plan", "cache_miss", "misrouted"):
+                raise _Replan(f"{error}: {body.get('detail')}")
+            if error:
+                raise SplitFailure(f"node {body.get('node')}: {body.get('detail')}")
+            if acks < len(chunks) - 1:
+                acks += 1  # a replayed token's chunk: its caches are rebuilt
+                continue
+            now = time.perf_counter()
+            elapsed_ms = (now - last) * 1000.0
+            last = now
+            deadline = time.monotonic() + self.step_timeout_s
+            token = int(body["token"])
+            if int(body.get("step", step)) != step:
+                raise SplitFailure(
+                    f"node {body.get('node')} answered step {body.get('step')}, expected {step}"
+                )
+            if replaying:
+                replaying = False
+            elif step == 0:
+                result.prefill_ms = (now - started) * 1000.0
+            else:
+                result.decode_ms.append(elapsed_ms)
+                result.boundary_bytes = list(body.get("bytes", []))
+                if self.record_latency:
+                    self._pending_latency.append(elapsed_ms)
+                    if len(self._pending_latency) >= LATENCY_FLUSH_EVERY:
+                        pipe = self.client.pipeline()
+                        self._queue_latency(pipe)
+                        pipe.execute()
+            if eos is not None and token == eos:
+                result.finish_reason = "stop"
+                return plan
+            result.token_ids.append(token)
+            history.append(token)
+            step += 1
+            if step >= max_new_tokens:
+                return plan
+            if before_step is not None:
+                before_step(step)
+                current = self._current_plan()
+                if current.version != plan.version:
+                    # Leave this run (its loop meets stale_plan on its own) and replay on
+                    # the new plan.
+                    return current
 
     def _queue_latency(self, pipe) -> None:
         """Add the per-token latencies measured since the last push to ``pipe``."""
@@ -311,20 +311,22 @@ class Coordinator:
         pipe.ltrim(latency_key(self.model_key), 0, LATENCY_SAMPLES_KEPT - 1)
         self._pending_latency.clear()
 
-    def _end_session(self, plan: ActivePlan, session: str) -> None:
-        """Tell the route's nodes to drop the session's KV caches (fire and forget)."""
-        header = {
-            "s": session,
-            "m": plan.model_key,
-            "v": plan.version,
-            "route": [hop.to_list() for hop in plan.hops],
-            "i": 0,
-            "end": True,
-        }
+    def _end_sessions(self, sessions: list[tuple[ActivePlan, str]]) -> None:
+        """Tell each run's route to drop its session's KV caches (fire and forget)."""
         # Best effort: the caches also expire when idle.
         with contextlib.suppress(Exception):
             pipe = self.client.pipeline()
-            pipe.rpush(inbox_key(plan.hops[0].node), encode_message(header))
+            for plan, session in sessions:
+                header = {
+                    "s": session,
+                    "m": plan.model_key,
+                    "v": plan.version,
+                    "route": [hop.to_list() for hop in plan.hops],
+                    "i": 0,
+                    "end": True,
+                }
+                pipe.rpush(inbox_key(plan.hops[0].node), encode_message(header))
+                pipe.delete(f"split:reply:{session}")
             self._queue_latency(pipe)
             pipe.execute()
 

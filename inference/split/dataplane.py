@@ -2,10 +2,11 @@
 
 Data plane (on ``DATAPLANE_REDIS_URL``): each node pops activation messages from its
 inbox list ``split:inbox:<node>``; the last partition pushes the sampled token to the
-message's reply list. A message is one Redis value: a 4-byte little-endian header
-length, a JSON header, then a tensor encoded by ``inference.wire`` (token ids for P1,
-the new positions' hidden states after that). No pickle anywhere: a node never runs code
-it reads from Redis.
+message's reply list and, while the message's ``loop`` bounds (max new tokens, EOS id)
+allow, straight back to P1's inbox as the next step's input. A message is one Redis
+value: a 4-byte little-endian header length, a JSON header, then a tensor encoded by
+``inference.wire`` (token ids for P1, the new positions' hidden states after that). No
+pickle anywhere: a node never runs code it reads from Redis.
 
 Control plane: a node also pops ``split:control:<node>`` (load a partition for a plan
 version, drop a model) and acknowledges on the list named in the command. Celery tasks

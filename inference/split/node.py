@@ -37,6 +37,7 @@ from inference.split.dataplane import (
     MessageError,
     control_key,
     decode_message,
+    encode_message,
     frame_message,
     heartbeat_key,
     inbox_key,
@@ -166,6 +167,8 @@ class NodeServer:
             return
         session = str(header["s"])
         position = int(header["pos"])
+        if index == 0 and tensor is not None:
+            header["len"] = int(tensor.shape[-1])  # positions in this chunk (token ids at P1)
         if position == 0:
             # A chunk at position 0 starts the session (again): a replay after a re-plan.
             runner.reset_session(session)
@@ -183,10 +186,33 @@ class NodeServer:
             self._forward(header, index, route, result)
             return
         temperature, top_p, seed = header.get("samp") or (0.0, 1.0, None)
-        token = select_next_token(
-            result, SamplingParams(float(temperature), float(top_p), seed), int(header["step"])
-        )
-        self._reply(header, {"token": token, "bytes": header.get("b", [])})
+        step = int(header["step"])
+        token = select_next_token(result, SamplingParams(float(temperature), float(top_p), seed), step)
+        pipe = self.client.pipeline()
+        loop = header.get("loop")
+        if loop and step + 1 < int(loop[0]) and (loop[1] is None or token != int(loop[1])):
+            # Hand the token straight to P1 as the next step's input: the coordinator
+            # only collects tokens and is not a hop of the pipeline.
+            per_step = ("b", "i", "pos", "len", "step", "seq")
+            following = {key: value for key, value in header.items() if key not in per_step}
+            following.update(
+                i=0,
+                pos=position + int(header["len"]),
+                len=1,
+                step=step + 1,
+                seq=int(header.get("seq", 0)) + 1,
+            )
+            pipe.rpush(inbox_key(route[0][2]), encode_message(following, torch.tensor([token])))
+        body = {
+            "token": token,
+            "step": step,
+            "bytes": header.get("b", []),
+            "seq": header.get("seq"),
+            "node": self.name,
+        }
+        pipe.rpush(header["reply"], json.dumps(body))
+        pipe.expire(header["reply"], REPLY_TTL_S)
+        pipe.execute()
 
     def _forward(self, header: dict[str, Any], index: int, route: list, hidden: torch.Tensor | None) -> None:
         if index + 1 >= len(route):
@@ -230,7 +256,10 @@ class NodeServer:
                         continue
                     self.handle_control(command)
                 else:
-                    self.handle_message(value)
+                    try:
+                        self.handle_message(value)
+                    except Exception:  # a malformed header must not take the node down
+                        logger.exception("dropped a data-plane message that could not be handled")
                 self.busy_s += time.perf_counter() - started
                 continue
             if on_idle is not None:

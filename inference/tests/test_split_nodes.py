@@ -20,8 +20,9 @@ import pytest
 from django.conf import settings
 
 from console.testing import subprocess_env
-from inference.runtime import generate, load_model
-from inference.split.dataplane import latency_key, live_nodes
+from inference.runtime import encode_prompt, generate, load_model
+from inference.split.coordinator import Coordinator
+from inference.split.dataplane import latency_key, live_nodes, read_active_plan
 from inference.split.services import (
     active_plan_of,
     dataplane_client,
@@ -186,6 +187,48 @@ def test_a_plan_change_mid_generation_replays_and_keeps_the_tokens(ai_model, who
     first.refresh_from_db()
     assert first.state == SplitPlan.State.SUPERSEDED
     assert active_plan_of(ai_model).version == first.version + 1
+
+
+def test_a_plan_changed_behind_the_coordinators_back_is_caught_by_the_nodes(ai_model, nodes):
+    """The running loop meets ``stale_plan`` at a pruned node and the history is replayed."""
+    a, b, c = NODES
+    # Long enough that the loop cannot finish before the hook at the first token holds it.
+    new_tokens = 200
+    loaded = load_model(ai_model.path, device="cpu")
+    expected = generate(loaded, PROMPT, max_new_tokens=new_tokens, stop_on_eos=False).token_ids
+    first = activate(ai_model, parts((0, 4, a), (4, 8, b)))
+    old_plan = read_active_plan(dataplane_client(), ai_model.slug)
+    state = {"hiding": False, "after_hook": False}
+
+    def plan_source():
+        # Asked right after the hook, the coordinator is shown the old plan until it asks
+        # for another reason (a node's stale_plan answer): only the nodes can tell it that
+        # the plan moved on.
+        if state["hiding"] and state["after_hook"]:
+            state["after_hook"] = False
+            return old_plan
+        state["hiding"] = False
+        return read_active_plan(dataplane_client(), ai_model.slug)
+
+    def resplit(step: int) -> None:
+        if step == 1:
+            # Hold b so the running loop cannot finish before the new plan is active.
+            os.kill(nodes[b].pid, signal.SIGSTOP)
+            try:
+                activate(ai_model, parts((0, 5, c), (5, 8, a)))
+            finally:
+                os.kill(nodes[b].pid, signal.SIGCONT)
+            state["hiding"] = True
+        state["after_hook"] = True
+
+    coordinator = Coordinator(dataplane_client(), ai_model.slug, plan_source=plan_source)
+    generation = coordinator.generate(
+        encode_prompt(loaded, PROMPT), max_new_tokens=new_tokens, stop_on_eos=False, before_step=resplit
+    )
+
+    assert generation.token_ids == expected
+    assert generation.replays == 1
+    assert generation.plan_versions == [first.version, first.version + 1]
 
 
 def test_a_node_killed_mid_generation_is_replaced_and_the_tokens_do_not_change(ai_model, whole_tokens):
