@@ -17,7 +17,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import APIException, AuthenticationFailed, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -44,7 +44,24 @@ from variants.services import (
 from variants.throttles import PromptRateThrottle, tokens_charge
 
 
-class BearerTokenAuthentication(TokenAuthentication):
+class CachedTokenAuthentication(TokenAuthentication):
+    """DRF's token authentication, with the token's user kept per process (``selectors.token_user``).
+
+    A deleted token, a deactivated or deleted user takes effect on the next request: those
+    changes invalidate the cache.
+    """
+
+    def authenticate_credentials(self, key: str):
+        found = selectors.token_user(key)
+        if found is None:
+            raise AuthenticationFailed("Invalid token.")
+        user, token = found
+        if not user.is_active:
+            raise AuthenticationFailed("User inactive or deleted.")
+        return user, token
+
+
+class BearerTokenAuthentication(CachedTokenAuthentication):
     """The same API tokens, sent as ``Authorization: Bearer <token>`` (what OpenAI clients send)."""
 
     keyword = "Bearer"
@@ -60,7 +77,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "description": "An API token, as OpenAI clients send it."}
 
 
-AUTHENTICATION = [TokenAuthentication, BearerTokenAuthentication, SessionAuthentication]
+AUTHENTICATION = [CachedTokenAuthentication, BearerTokenAuthentication, SessionAuthentication]
 
 
 def _error_codes(errors) -> set[str]:
@@ -97,6 +114,11 @@ class PromptApiMixin:
 
     authentication_classes = AUTHENTICATION
     throttle_classes = [PromptRateThrottle]
+
+    def dispatch(self, request, *args, **kwargs):
+        # One read of the routing version serves authentication and routing alike.
+        with selectors.request_scope():
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]

@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class VariantsConfig(AppConfig):
     name = "variants"
     verbose_name = "Security-based variants"
+
+    def ready(self) -> None:
+        from variants import signals
+
+        signals.connect()

@@ -1,16 +1,23 @@
-"""Reads for the prompt gateway: the active policy, the active classifier, variants, models.
+"""Reads for the prompt gateway: the active policy, the active classifier, variants, models,
+API tokens and the workload a served request is reported against.
 
-Each web process keeps what it read for PROMPT_ROUTING_CACHE_S seconds (2 by default), so a
-request costs no query for routing rows and an administrator's change (a disabled variant,
-a new policy or classifier) applies within that time. The loaded classifier is kept until
-another version becomes active.
+Each web process keeps what it read. An administrator's change invalidates it at once: saving
+or deleting any row these reads depend on increments a version counter in Redis
+(``variants.signals``), and a request that sees a new version drops everything this process
+kept. The counter is read once per gateway request (:func:`request_scope`), or once per call
+outside one. Changes that bypass model signals (``QuerySet.update`` by the placement loop,
+raw SQL) apply within PROMPT_ROUTING_CACHE_S seconds (2 by default; 0 reads the database
+every time). When Redis cannot be read nothing is reused. The loaded classifier is kept
+until another version becomes active.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +26,8 @@ from django.conf import settings
 from placement.models import AIModel, ProductionEnvironment, Workload
 from variants.eligibility import EligibilityRules
 from variants.models import EligibilityPolicy, SensitivityModel, Variant
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,22 +42,83 @@ class PolicySnapshot:
 
 DEFAULT_POLICY = PolicySnapshot(EligibilityRules(), None, None, None)
 
+VERSION_KEY = "sy:routing:version"
+
 _memo_lock = threading.Lock()
 _memo: dict[tuple, tuple[float, Any]] = {}
+_memo_version: list[int] = [-1]
+_scope = threading.local()
+
+
+def _read_version() -> int | None:
+    """Return the shared routing version, or None when Redis cannot be read (nothing is reused)."""
+    from inference.serving import redis_client
+
+    try:
+        return int(redis_client(settings.REDIS_URL).get(VERSION_KEY) or 0)
+    except Exception:  # noqa: BLE001 - without the counter a stale row cannot be ruled out
+        logger.warning("routing cache version unreadable; reading the database", exc_info=True)
+        return None
+
+
+def _current_version() -> int | None:
+    held = getattr(_scope, "version", _UNSET)
+    return _read_version() if held is _UNSET else held
+
+
+_UNSET = object()
+
+
+@contextmanager
+def request_scope() -> Iterator[None]:
+    """Read the routing version once for everything a request looks up in this block."""
+    outer = getattr(_scope, "version", _UNSET)
+    _scope.version = _read_version() if settings.PROMPT_ROUTING_CACHE_S > 0 else None
+    try:
+        yield
+    finally:
+        _scope.version = outer
+
+
+def routing_changed() -> None:
+    """Tell every process that routing rows changed (after the current transaction commits)."""
+    from django.db import transaction
+
+    transaction.on_commit(_bump_version)
+
+
+def _bump_version() -> None:
+    from inference.serving import redis_client
+
+    with _memo_lock:
+        _memo.clear()  # this process at once, even when Redis is unreachable
+    try:
+        redis_client(settings.REDIS_URL).incr(VERSION_KEY)
+    except Exception:  # noqa: BLE001 - other processes catch up after PROMPT_ROUTING_CACHE_S
+        logger.warning("routing cache version not incremented", exc_info=True)
 
 
 def _remembered(key: tuple, load: Callable[[], Any]) -> Any:
-    """Return ``load()``, reusing a value read less than PROMPT_ROUTING_CACHE_S ago."""
+    """Return ``load()``, reusing a value read under the current version within the TTL."""
     ttl_s = settings.PROMPT_ROUTING_CACHE_S
+    if ttl_s <= 0:
+        return load()
+    version = _current_version()
+    if version is None:
+        return load()
     now = time.monotonic()
-    if ttl_s > 0:
-        with _memo_lock:
-            hit = _memo.get(key)
-        if hit is not None and now - hit[0] < ttl_s:
-            return hit[1]
+    with _memo_lock:
+        if version > _memo_version[0]:
+            _memo.clear()
+            _memo_version[0] = version
+        hit = _memo.get(key) if version == _memo_version[0] else None
+    if hit is not None and now - hit[0] < ttl_s:
+        return hit[1]
     value = load()  # an exception is not remembered: the next request tries again
-    if ttl_s > 0:
-        with _memo_lock:
+    with _memo_lock:
+        # Read before loading: a change committed meanwhile has a newer version, so a row
+        # stored here under the older one is dropped by the next request that sees it.
+        if version == _memo_version[0]:
             _memo[key] = (now, value)
     return value
 
@@ -121,6 +191,7 @@ def forget_cached() -> None:
     """Drop the cached routing rows and classifier (tests; after replacing an artifact in place)."""
     with _memo_lock:
         _memo.clear()
+        _memo_version[0] = -1
     with _policy_lock:
         _policy_cache.clear()
     with _classifier_lock:
@@ -189,3 +260,49 @@ def _load_bypass(snapshot: PolicySnapshot, ai_model: AIModel) -> ProductionEnvir
         .first()
     )
     return workload.environment if workload else None
+
+
+def token_user(key: str) -> tuple[Any, Any] | None:
+    """Return (user, token) for an API token key, or None when no such token exists.
+
+    The returned objects are fresh instances on every call (requests never share one); the
+    values behind them are remembered like the routing rows.
+    """
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    values = _remembered(("token", key), lambda: _load_token(key))
+    if values is None:
+        return None
+    token_values, user_values = values
+    user_model = get_user_model()
+    user = user_model.from_db("default", [f.attname for f in user_model._meta.concrete_fields], user_values)
+    token = Token.from_db("default", [f.attname for f in Token._meta.concrete_fields], token_values)
+    token.user = user
+    return user, token
+
+
+def _load_token(key: str) -> tuple[tuple, tuple] | None:
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.select_related("user").filter(key=key).first()
+    if token is None:
+        return None
+    return (
+        tuple(getattr(token, f.attname) for f in Token._meta.concrete_fields),
+        tuple(getattr(token.user, f.attname) for f in token.user._meta.concrete_fields),
+    )
+
+
+def inferencing_workload_id(ai_model_id: int, environment_id: int) -> int | None:
+    """Return the model's inferencing workload in an environment (None: there is none)."""
+    return _remembered(
+        ("workload", ai_model_id, environment_id),
+        lambda: (
+            Workload.objects.filter(
+                ai_model_id=ai_model_id, environment_id=environment_id, kind=Workload.Kind.INFERENCING
+            )
+            .values_list("id", flat=True)
+            .first()
+        ),
+    )

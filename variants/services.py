@@ -18,6 +18,7 @@ fields and rule names only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -365,7 +366,6 @@ def _adapter_promoted(variant: Variant):
     return adapter_promoted(variant_id=variant.pk)
 
 
-@transaction.atomic
 def prompt_record(
     *,
     decision: RouteDecision,
@@ -379,50 +379,51 @@ def prompt_record(
     """Write the request's metadata row; for a completed public request also its FeedbackExample.
 
     ``prompt`` is only used for the public route: a secured or bypassed request's text is
-    never passed on to the database.
+    never passed on to the database. A lone row is one INSERT; with a feedback example or
+    an adapter use they are written in one transaction.
     """
-    row = PromptRequest.objects.create(
-        id=decision.request_id,
-        created_at=decision.received_at,
-        user=user if getattr(user, "pk", None) else None,
-        source=source,
-        eligible=decision.eligible,
-        eligibility_reason=decision.eligibility_reason,
-        private_network=decision.private_network,
-        route=decision.route,
-        variant=decision.variant,
-        environment=decision.environment,
-        ai_model=decision.ai_model,
-        sensitivity=decision.sensitivity,
-        categories=decision.categories,
-        threshold=decision.threshold,
-        policy_version=decision.policy_version,
-        classifier_version=decision.classifier_version,
-        fail_closed=decision.fail_closed,
-        fail_reason=decision.fail_reason,
-        session_pinned=decision.session_pinned,
-        status=status,
-        error_code=error_code,
-        prompt_tokens=reply.prompt_tokens if reply else None,
-        completion_tokens=reply.completion_tokens if reply else None,
-        finish_reason=reply.finish_reason if reply else "",
-        timings=decision.timings,
-        completed_at=timezone.now() if status != PromptRequest.Status.PENDING else None,
-    )
-    if decision.adapter is not None and status == PromptRequest.Status.COMPLETED:
-        from inference.adaptation_services import adapter_use_record
-
-        adapter_use_record(request_id=row.pk, choice=decision.adapter)
-    if (
-        decision.route == PromptRequest.Route.PUBLIC
-        and status == PromptRequest.Status.COMPLETED
-        and reply is not None
-        and prompt is not None
-    ):
-        # Claim 2: the public variant's prompts and payloads feed future training.
-        FeedbackExample.objects.create(
-            request=row, ai_model=decision.ai_model, prompt=prompt, payload=reply.text
+    completed = status == PromptRequest.Status.COMPLETED
+    public = decision.route == PromptRequest.Route.PUBLIC
+    feedback = public and completed and reply is not None and prompt is not None
+    adapter_use = decision.adapter is not None and completed
+    with transaction.atomic() if feedback or adapter_use else contextlib.nullcontext():
+        row = PromptRequest.objects.create(
+            id=decision.request_id,
+            created_at=decision.received_at,
+            user=user if getattr(user, "pk", None) else None,
+            source=source,
+            eligible=decision.eligible,
+            eligibility_reason=decision.eligibility_reason,
+            private_network=decision.private_network,
+            route=decision.route,
+            variant=decision.variant,
+            environment=decision.environment,
+            ai_model=decision.ai_model,
+            sensitivity=decision.sensitivity,
+            categories=decision.categories,
+            threshold=decision.threshold,
+            policy_version=decision.policy_version,
+            classifier_version=decision.classifier_version,
+            fail_closed=decision.fail_closed,
+            fail_reason=decision.fail_reason,
+            session_pinned=decision.session_pinned,
+            status=status,
+            error_code=error_code,
+            prompt_tokens=reply.prompt_tokens if reply else None,
+            completion_tokens=reply.completion_tokens if reply else None,
+            finish_reason=reply.finish_reason if reply else "",
+            timings=decision.timings,
+            completed_at=timezone.now() if status != PromptRequest.Status.PENDING else None,
         )
+        if adapter_use:
+            from inference.adaptation_services import adapter_use_record
+
+            adapter_use_record(request_id=row.pk, choice=decision.adapter)
+        if feedback:
+            # Claim 2: the public variant's prompts and payloads feed future training.
+            FeedbackExample.objects.create(
+                request=row, ai_model=decision.ai_model, prompt=prompt, payload=reply.text
+            )
     return row
 
 
@@ -505,20 +506,11 @@ def prompt_latency_record(*, decision: RouteDecision) -> None:
     one there is nothing for the placement loop to move, so nothing is recorded. A telemetry
     failure never fails the request.
     """
-    from placement.models import Workload
     from telemetry.services import request_latency_record
 
     timings = decision.timings
     try:
-        workload_id = (
-            Workload.objects.filter(
-                ai_model=decision.ai_model,
-                environment=decision.environment,
-                kind=Workload.Kind.INFERENCING,
-            )
-            .values_list("id", flat=True)
-            .first()
-        )
+        workload_id = selectors.inferencing_workload_id(decision.ai_model.pk, decision.environment.pk)
         if workload_id is None:
             return
         compute_ms = float(timings.get("model_ms", 0.0))
