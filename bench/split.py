@@ -7,6 +7,9 @@ process (``--threads 1``) -- so the comparison measures the split's overhead, no
 different share of the two shared cores. A pipeline runs one partition at a time per
 token, so one thread per node uses what a single whole-model thread uses.
 
+The configurations are timed in turns (whole, 1, 2, 4 partitions, then again), so load
+that drifts during the run weighs on all of them alike.
+
 Keys: ``split.decode_ms_whole`` (in-process whole model, ms per decoded token),
 ``split.decode_ms_1`` (the whole model as one partition on a node process: adds one
 Redis round trip), ``split.decode_ms_2`` / ``_4``, ``split.decode_ratio_2`` / ``_4`` and
@@ -65,22 +68,12 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
     layers = loaded.model.config.num_hidden_layers
     prompt_ids = encode_prompt(loaded, PROMPT)
 
-    whole_decode, whole_prefill, whole_tokens = [], [], None
-    for _ in range(repeats + 1):
-        result = generate(loaded, prompt_ids, max_new_tokens=new_tokens, stop_on_eos=False)
-        whole_decode.append(result.timings.decode_ms_per_token)
-        whole_prefill.append(result.timings.prefill_ms)
-        whole_tokens = result.token_ids
-    # The first run warms caches and allocators; it is not counted.
     out: dict[str, float | int | bool | str] = {
         "split.model": model_note,
         "split.layers": layers,
         "split.prompt_tokens": len(prompt_ids),
         "split.new_tokens": new_tokens,
-        "split.decode_ms_whole": round(statistics.median(whole_decode[1:]), 3),
-        "split.prefill_ms_whole": round(statistics.median(whole_prefill[1:]), 3),
     }
-
     url = settings.DATAPLANE_REDIS_URL
     client = redis_client(url)
     run_id = uuid.uuid4().hex[:6]
@@ -105,40 +98,53 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
         for name in names
     ]
     identical = True
+    splits = (1, 2, 4)
     try:
         deadline = time.monotonic() + 180
         while not all(live_nodes(client, names).values()):
             if time.monotonic() > deadline:
                 raise RuntimeError("bench split nodes did not start within 180 s")
             time.sleep(0.2)
-        model_key = f"bench-{run_id}"
-        previous = None
-        for version, parts in enumerate((1, 2, 4), start=1):
+        # One plan per partition count, all active at once (a node holds several models),
+        # so the configurations can be timed in turns: load on the shared cores that
+        # drifts during the run then weighs on every configuration alike.
+        coordinators = {}
+        for parts in splits:
+            model_key = f"bench-{run_id}-{parts}"
             plan = ActivePlan(
                 model_key,
-                version,
+                1,
                 tuple(Hop(s, e, names[i]) for i, (s, e) in enumerate(_cuts(layers, parts))),
                 str(model_dir.resolve()),
             )
-            broadcast_plan(client, plan, previous=previous, timeout_s=120)
-            previous = plan
-            coordinator = Coordinator(client, model_key, record_latency=False)
-            decode, prefill, boundary = [], [], []
-            for _ in range(repeats + 1):
+            broadcast_plan(client, plan, timeout_s=120)
+            coordinators[parts] = Coordinator(client, model_key, record_latency=False)
+        decode: dict[int | str, list[float]] = {key: [] for key in ("whole", *splits)}
+        prefill: dict[int | str, list[float]] = {key: [] for key in ("whole", *splits)}
+        whole_tokens, boundary = None, []
+        for _ in range(repeats + 1):
+            result = generate(loaded, prompt_ids, max_new_tokens=new_tokens, stop_on_eos=False)
+            decode["whole"].append(result.timings.decode_ms_per_token)
+            prefill["whole"].append(result.timings.prefill_ms)
+            whole_tokens = result.token_ids
+            for parts, coordinator in coordinators.items():
                 generation = coordinator.generate(prompt_ids, max_new_tokens=new_tokens, stop_on_eos=False)
                 identical &= generation.token_ids == whole_tokens
-                decode.append(statistics.fmean(generation.decode_ms))
-                prefill.append(generation.prefill_ms)
-                boundary = generation.boundary_bytes
-            out[f"split.decode_ms_{parts}"] = round(statistics.median(decode[1:]), 3)
-            out[f"split.prefill_ms_{parts}"] = round(statistics.median(prefill[1:]), 3)
-            if parts > 1:
-                out[f"split.decode_ratio_{parts}"] = round(
-                    out[f"split.decode_ms_{parts}"] / out["split.decode_ms_whole"], 4
-                )
-                out["split.bytes_per_token_boundary"] = boundary[0] if boundary else 0
+                decode[parts].append(statistics.fmean(generation.decode_ms))
+                prefill[parts].append(generation.prefill_ms)
+                if parts == 2:
+                    boundary = generation.boundary_bytes
+        # The first round warms caches and allocators; it is not counted.
+        for key in ("whole", *splits):
+            out[f"split.decode_ms_{key}"] = round(statistics.median(decode[key][1:]), 3)
+            out[f"split.prefill_ms_{key}"] = round(statistics.median(prefill[key][1:]), 3)
+        for parts in splits[1:]:
+            out[f"split.decode_ratio_{parts}"] = round(
+                out[f"split.decode_ms_{parts}"] / out["split.decode_ms_whole"], 4
+            )
+        out["split.bytes_per_token_boundary"] = boundary[0] if boundary else 0
         out["split.prefill_ratio_2"] = round(out["split.prefill_ms_2"] / out["split.prefill_ms_whole"], 4)
-        client.delete(f"split:active:{model_key}")
+        client.delete(*(f"split:active:bench-{run_id}-{parts}" for parts in splits))
     finally:
         for process in processes:
             process.terminate()
