@@ -50,6 +50,7 @@ from placement.models import (
     Recommendation,
     Workload,
 )
+from placement.signals import workload_moved
 
 logger = logging.getLogger(__name__)
 
@@ -273,6 +274,12 @@ def _switch_routing(migration: Migration, runner: str) -> Migration:
         if workload.environment_id == migration.from_environment_id:
             workload.environment_id = migration.to_environment_id
             workload.save(update_fields=["environment", "updated_at"])
+            workload_moved.send(
+                sender=Workload,
+                workload=workload,
+                from_environment_id=migration.from_environment_id,
+                to_environment_id=migration.to_environment_id,
+            )
             approval = ApprovalDecision.objects.get(pk=migration.approval_id)
             PlacementRecord.objects.create(
                 workload=workload,
@@ -417,6 +424,12 @@ def migration_abort(*, migration_id: int, runner: str, error: str) -> Migration:
         if workload.environment_id == migration.to_environment_id:
             workload.environment_id = migration.from_environment_id
             workload.save(update_fields=["environment", "updated_at"])
+            workload_moved.send(
+                sender=Workload,
+                workload=workload,
+                from_environment_id=migration.to_environment_id,
+                to_environment_id=migration.from_environment_id,
+            )
             PlacementRecord.objects.create(
                 workload=workload,
                 from_environment_id=migration.to_environment_id,

@@ -6,6 +6,7 @@ class VariantsConfig(AppConfig):
     verbose_name = "Security-based variants"
 
     def ready(self) -> None:
-        from variants import signals
+        from variants import follow, signals
 
         signals.connect()
+        follow.connect()
