@@ -81,6 +81,11 @@ try:
     SESSION_PIN_TTL_S = env_int("SESSION_PIN_TTL_S", 86400, minimum=60)
     # Seconds a web process reuses the routing rows (policy, classifier, variants); 0: every request.
     PROMPT_ROUTING_CACHE_S = env_float("PROMPT_ROUTING_CACHE_S", 2.0, minimum=0.0)
+    # Split nodes measure their links to each other this often (RTT and bandwidth through the
+    # data-plane Redis); a measurement lives three intervals, then the configured figure applies.
+    SPLIT_LINK_PROBE_INTERVAL_S = env_float("SPLIT_LINK_PROBE_INTERVAL_S", 30.0, minimum=1.0)
+    # Payload of a bandwidth probe: about a 128-token prompt's hidden state of the default model.
+    SPLIT_LINK_PROBE_BYTES = env_int("SPLIT_LINK_PROBE_BYTES", 128 * 384 * 4, minimum=1024)
     CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600, minimum=1)
     CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 660, minimum=1)
 except ImproperSetting as exc:

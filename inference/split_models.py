@@ -64,19 +64,56 @@ class SplitNode(models.Model):
 
 
 class NodeLink(models.Model):
-    """A measured network link between two split nodes (either direction)."""
+    """A link between two split nodes (either direction) as an administrator configured it.
+
+    The planner uses these figures only while the link has no fresh measurement
+    (``LinkMeasurement``); pairs with neither run on the LAN default.
+    """
 
     a = models.ForeignKey(SplitNode, on_delete=models.CASCADE, related_name="+")
     b = models.ForeignKey(SplitNode, on_delete=models.CASCADE, related_name="+")
     bandwidth_mbps = models.FloatField(validators=[MinValueValidator(0.0)])
     rtt_ms = models.FloatField(validators=[MinValueValidator(0.0)])
-    measured_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["a", "b"], name="node_link_unique_pair")]
 
     def __str__(self) -> str:
-        return f"{self.a}-{self.b} {self.bandwidth_mbps:g} Mbit/s"
+        return f"{self.a}-{self.b} {self.bandwidth_mbps:g} Mbit/s (configured)"
+
+
+class LinkMeasurement(models.Model):
+    """The latest probe of ``source``'s link to ``target`` through the data plane (``split.links``).
+
+    Copied from the data-plane Redis by ``split_links_sync``; used by the planner and the
+    orchestrator's bandwidth trigger until ``expires_at``.
+    """
+
+    source = models.ForeignKey(SplitNode, on_delete=models.CASCADE, related_name="link_measurements")
+    target = models.ForeignKey(SplitNode, on_delete=models.CASCADE, related_name="+")
+    rtt_ms = models.FloatField(validators=[MinValueValidator(0.0)], help_text="Median echo round trip.")
+    bandwidth_mbps = models.FloatField(
+        validators=[MinValueValidator(0.0)], help_text="Payload bits over the round trip minus the RTT."
+    )
+    payload_bytes = models.PositiveIntegerField(default=0)
+    measured_at = models.DateTimeField()
+    expires_at = models.DateTimeField(help_text="After this the configured figure applies again.")
+
+    class Meta:
+        ordering = ["source__name", "target__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "target"], name="link_measurement_unique_direction")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id}->{self.target_id} {self.bandwidth_mbps:g} Mbit/s, {self.rtt_ms:g} ms"
+
+    def is_fresh(self, now=None) -> bool:
+        """Return True while the measurement has not expired."""
+        from django.utils import timezone
+
+        return self.expires_at > (now or timezone.now())
 
 
 class SplitPlan(models.Model):

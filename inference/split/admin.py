@@ -1,4 +1,4 @@
-"""Admin for split inference: nodes, links, plans (validated, approvable), policy, decisions."""
+"""Admin for split inference: nodes, configured and measured links, plans, policy, decisions."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from inference.planner import PlanError
 from inference.split.coordinator import SplitUnavailable
 from inference.split.services import split_plan_approve, split_plan_validate
 from inference.split_models import (
+    LinkMeasurement,
     NodeLink,
     OrchestratorDecision,
     OrchestratorPolicy,
@@ -30,7 +31,32 @@ class SplitNodeAdmin(admin.ModelAdmin):
 
 @admin.register(NodeLink)
 class NodeLinkAdmin(admin.ModelAdmin):
-    list_display = ["a", "b", "bandwidth_mbps", "rtt_ms", "measured_at"]
+    """Configured link figures; a fresh measurement of the pair overrides them."""
+
+    list_display = ["a", "b", "bandwidth_mbps", "rtt_ms", "updated_at"]
+
+
+@admin.register(LinkMeasurement)
+class LinkMeasurementAdmin(admin.ModelAdmin):
+    """Measured by the nodes' link probes; read-only here."""
+
+    list_display = ["source", "target", "bandwidth_mbps", "rtt_ms", "measured_at", "fresh"]
+    readonly_fields = [
+        "source",
+        "target",
+        "bandwidth_mbps",
+        "rtt_ms",
+        "payload_bytes",
+        "measured_at",
+        "expires_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(boolean=True)
+    def fresh(self, measurement: LinkMeasurement) -> bool:
+        return measurement.is_fresh()
 
 
 class SplitPlanForm(forms.ModelForm):

@@ -2,8 +2,10 @@
 
 One process per node, single-threaded for the data plane: it pops the control list
 before its inbox (``BLPOP`` honours key order), so a plan change is applied between two
-activation messages and never concurrently with one. A second thread only refreshes the
-heartbeat key, so a node busy with a long prefill still counts as alive.
+activation messages and never concurrently with one. A second thread refreshes the
+heartbeat key, so a node busy with a long prefill still counts as alive, and echoes link
+probes from other nodes; a third measures this node's links to its peers
+(``inference.split.links``). Neither touches the inbox.
 
 Per model the node keeps the runners of the two most recent plan versions it was told
 about: messages of the still-active plan are served while the next one is being
@@ -41,6 +43,14 @@ from inference.split.dataplane import (
     frame_message,
     heartbeat_key,
     inbox_key,
+)
+from inference.split.links import (
+    DEFAULT_PAYLOAD_BYTES,
+    LinkProber,
+    answer_probe,
+    probe_key,
+    register_node,
+    unregister_node,
 )
 from inference.wire import encode_tensor
 
@@ -273,21 +283,35 @@ class NodeServer:
 
 
 def heartbeat_loop(name: str, url: str, server: NodeServer, stop: threading.Event) -> None:
-    """Refresh the node's heartbeat key until ``stop`` (own client: the main one blocks)."""
+    """Refresh the node's heartbeat key and echo link probes until ``stop``.
+
+    Own client: the main one blocks on the inbox. Probes (``inference.split.links``) are
+    answered here, between beats, so they never queue ahead of activations.
+    """
     client = redis_client(url)
     last_busy, last_time = server.busy_s, time.monotonic()
     utilisation = 0.0
+    beat_every_s = HEARTBEAT_TTL_MS / 3000
+    next_beat = 0.0
     while not stop.is_set():
         now = time.monotonic()
-        # Share of wall time the data plane spent working since the last beat.
-        utilisation = min(max((server.busy_s - last_busy) / max(now - last_time, 1e-6), 0.0), 1.0)
-        last_busy, last_time = server.busy_s, now
-        payload = dict(server.status(), utilisation=round(utilisation, 4))
+        if now >= next_beat:
+            next_beat = now + beat_every_s
+            # Share of wall time the data plane spent working since the last beat.
+            utilisation = min(max((server.busy_s - last_busy) / max(now - last_time, 1e-6), 0.0), 1.0)
+            last_busy, last_time = server.busy_s, now
+            payload = dict(server.status(), utilisation=round(utilisation, 4))
+            try:
+                client.set(heartbeat_key(name), json.dumps(payload), px=HEARTBEAT_TTL_MS)
+            except Exception:  # Redis restarting: keep trying, the key just expires meanwhile
+                logger.warning("heartbeat failed", exc_info=True)
         try:
-            client.set(heartbeat_key(name), json.dumps(payload), px=HEARTBEAT_TTL_MS)
-        except Exception:  # Redis restarting: keep trying, the key just expires meanwhile
-            logger.warning("heartbeat failed", exc_info=True)
-        stop.wait(HEARTBEAT_TTL_MS / 3000)
+            popped = client.blpop([probe_key(name)], timeout=max(next_beat - time.monotonic(), 0.01))
+            if popped is not None:
+                answer_probe(client, popped[1])
+        except Exception:
+            logger.warning("link probe echo failed", exc_info=True)
+            stop.wait(max(next_beat - time.monotonic(), 0.0))
 
 
 def run_node(
@@ -298,8 +322,14 @@ def run_node(
     threads: int | None = None,
     on_idle: Callable[[], None] | None = None,
     stop: threading.Event | None = None,
+    probe_interval_s: float | None = None,
+    probe_bytes: int = DEFAULT_PAYLOAD_BYTES,
 ) -> None:
-    """Serve as node ``name`` on the Redis at ``url`` until ``stop`` is set (or forever)."""
+    """Serve as node ``name`` on the Redis at ``url`` until ``stop`` is set (or forever).
+
+    With ``probe_interval_s`` the node also measures its links to the other live nodes
+    that often (``inference.split.links``); it always answers their probes.
+    """
     if threads:
         torch.set_num_threads(threads)
     stop = stop or threading.Event()
@@ -308,12 +338,18 @@ def run_node(
         target=heartbeat_loop, args=(name, url, server, stop), daemon=True, name="heartbeat"
     )
     beat.start()
+    register_node(server.client, name)
+    if probe_interval_s:
+        prober = LinkProber(name, redis_client(url), interval_s=probe_interval_s, payload_bytes=probe_bytes)
+        threading.Thread(target=prober.run, args=(stop,), daemon=True, name="link-probe").start()
     logger.info("split node %s serving on %s", name, url)
     try:
         server.serve(stop, on_idle)
     finally:
         stop.set()
-        redis_client(url).delete(heartbeat_key(name))
+        client = redis_client(url)
+        client.delete(heartbeat_key(name))
+        unregister_node(client, name)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -322,9 +358,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--probe-interval-s", type=float, default=0.0, help="measure links to peers this often (0: never)"
+    )
+    parser.add_argument("--probe-bytes", type=int, default=DEFAULT_PAYLOAD_BYTES)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    run_node(args.node, args.redis_url, device=args.device, threads=args.threads)
+    run_node(
+        args.node,
+        args.redis_url,
+        device=args.device,
+        threads=args.threads,
+        probe_interval_s=args.probe_interval_s or None,
+        probe_bytes=args.probe_bytes,
+    )
 
 
 if __name__ == "__main__":

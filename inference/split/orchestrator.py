@@ -1,7 +1,8 @@
 """The adaptive orchestrator's monitoring cycle (paper Algorithm 1) for one model.
 
 Each cycle measures (EWMA of recent per-token latencies recorded by coordinators, node
-utilisation from heartbeats, link bandwidth from ``NodeLink``), asks ``triggers.decide``
+utilisation from heartbeats, link bandwidth the nodes' probes measured, synced from Redis
+into ``LinkMeasurement``), asks ``triggers.decide``
 for keep / redistribute / re-split, stores an ``OrchestratorDecision`` with the metrics,
 and for a change stores the new ``SplitPlan``: awaiting an administrator's approval, or,
 when the policy says ``auto_apply``, broadcast through the control queue.
@@ -18,12 +19,14 @@ from inference.planner import PlannerWeights
 from inference.split.services import (
     active_plan_of,
     dataplane_client,
+    link_figures,
     live_split_nodes,
     model_layer_count,
     node_links,
     node_profiles,
     parse_partitions,
     plan_partitions,
+    split_links_sync,
     split_plan_propose,
     take_privacy_violations,
 )
@@ -51,18 +54,24 @@ def planner_weights(policy: OrchestratorPolicy) -> PlannerWeights:
 
 
 def measure(ai_model: AIModel, policy: OrchestratorPolicy, nodes, plan_nodes) -> MonitoringSnapshot:
-    """Return this cycle's snapshot from Redis (latencies, heartbeats) and measured links."""
+    """Return this cycle's snapshot from Redis (latencies, heartbeats) and measured links.
+
+    Only fresh link measurements count for the bandwidth trigger: a configured figure is
+    what an administrator typed, not a drop the network showed (the planner uses both).
+    """
     from inference.split.dataplane import latency_key
 
     raw = dataplane_client().lrange(latency_key(ai_model.slug), 0, -1)
     # Newest first in Redis; the EWMA folds oldest to newest.
     samples = [float(value) for value in reversed(raw)]
-    links = node_links([n for n in nodes if n.name in plan_nodes])
+    links = link_figures([n for n in nodes if n.name in plan_nodes])
     return MonitoringSnapshot(
         privacy_high_request=take_privacy_violations(ai_model) > 0,
         latency_ewma_ms=ewma(samples, policy.ewma_alpha),
         node_utilisation={n.name: float(n.utilisation) for n in nodes},
-        link_bandwidth_mbps={(link.a, link.b): link.bandwidth_mbps for link in links},
+        link_bandwidth_mbps={
+            (link.a, link.b): link.bandwidth_mbps for link in links if link.source == "measured"
+        },
     )
 
 
@@ -85,6 +94,7 @@ def orchestrator_cycle(
     # Nodes of the current plan stay in the picture even when their heartbeat lapsed:
     # decide() then sees the plan as invalid and replaces it.
     if snapshot is None:
+        split_links_sync()
         snapshot = measure(ai_model, policy, nodes, set(current_plan.node_ids))
     now_s = time.time() if now_s is None else now_s
     last = (

@@ -11,6 +11,7 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from inference.split.dataplane import ActivePlan, Hop, inbox_key, live_nodes, pr
 from inference.split_models import PlanAcknowledgement, SplitNode, SplitPlan
 from placement.models import AIModel, ProductionEnvironment
 
-# Assumed for node pairs without a measured NodeLink: a local network.
+# Assumed for node pairs with neither a fresh measurement nor a configured NodeLink: a LAN.
 DEFAULT_LINK_MBPS = 1000.0
 DEFAULT_LINK_RTT_MS = 0.5
 # ms per layer per token when a node has not been profiled yet: equal for all nodes, so
@@ -173,22 +174,126 @@ def node_profiles(ai_model: AIModel, nodes: Sequence[SplitNode]) -> list[NodePro
     return profiles
 
 
-def node_links(nodes: Sequence[SplitNode]) -> list[Link]:
-    """Return links between every pair of ``nodes``: measured ones, else a LAN default."""
-    from inference.split_models import NodeLink
+@dataclass(frozen=True)
+class LinkFigures:
+    """The figures the planner uses for a pair of nodes and where they come from.
 
+    ``source`` is ``measured`` (a fresh probe, either direction: the lower bandwidth and
+    the higher RTT), ``configured`` (an administrator's ``NodeLink``) or ``default``.
+    """
+
+    a: str
+    b: str
+    bandwidth_mbps: float
+    rtt_ms: float
+    source: str
+    measured_at: datetime | None = None  # the newer direction's probe time
+    directions: tuple[str, ...] = ()  # "a->b" for each fresh probe used
+
+    @property
+    def link(self) -> Link:
+        """Return the planner's link."""
+        return Link(self.a, self.b, max(self.bandwidth_mbps, 1e-6), self.rtt_ms)
+
+
+def link_figures(nodes: Sequence[SplitNode], *, now: datetime | None = None) -> list[LinkFigures]:
+    """Return every pair of ``nodes``: fresh measurements, else configured links, else a LAN default."""
+    from inference.split_models import LinkMeasurement, NodeLink
+
+    now = now or timezone.now()
     names = {node.name for node in nodes}
-    measured = {}
-    for link in NodeLink.objects.select_related("a", "b").filter(a__name__in=names, b__name__in=names):
-        measured[frozenset((link.a.name, link.b.name))] = Link(
-            link.a.name, link.b.name, max(link.bandwidth_mbps, 1e-6), link.rtt_ms
-        )
+    configured = {
+        frozenset((link.a.name, link.b.name)): link
+        for link in NodeLink.objects.select_related("a", "b").filter(a__name__in=names, b__name__in=names)
+    }
+    measured: dict[frozenset, list[LinkMeasurement]] = {}
+    fresh = LinkMeasurement.objects.select_related("source", "target").filter(
+        source__name__in=names, target__name__in=names, expires_at__gt=now
+    )
+    for probe in fresh:
+        measured.setdefault(frozenset((probe.source.name, probe.target.name)), []).append(probe)
     ordered = sorted(names)
-    links = []
+    figures = []
     for i, a in enumerate(ordered):
         for b in ordered[i + 1 :]:
-            links.append(measured.get(frozenset((a, b)), Link(a, b, DEFAULT_LINK_MBPS, DEFAULT_LINK_RTT_MS)))
-    return links
+            pair = frozenset((a, b))
+            if pair in measured:
+                probes = sorted(measured[pair], key=lambda m: m.source.name)
+                figures.append(
+                    LinkFigures(
+                        a,
+                        b,
+                        # A route's hidden states go one way, its tokens the other: plan for
+                        # the worse direction.
+                        min(m.bandwidth_mbps for m in probes),
+                        max(m.rtt_ms for m in probes),
+                        "measured",
+                        max(m.measured_at for m in probes),
+                        tuple(f"{m.source.name}->{m.target.name}" for m in probes),
+                    )
+                )
+            elif pair in configured:
+                link = configured[pair]
+                figures.append(LinkFigures(a, b, link.bandwidth_mbps, link.rtt_ms, "configured"))
+            else:
+                figures.append(LinkFigures(a, b, DEFAULT_LINK_MBPS, DEFAULT_LINK_RTT_MS, "default"))
+    return figures
+
+
+def node_links(nodes: Sequence[SplitNode]) -> list[Link]:
+    """Return the planner's links between every pair of ``nodes`` (see ``link_figures``)."""
+    return [figures.link for figures in link_figures(nodes)]
+
+
+def split_links_sync() -> int:
+    """Copy the nodes' link measurements from the data-plane Redis into ``LinkMeasurement`` rows.
+
+    Expiry comes from each key's remaining TTL, read on this host, so the hosts' clocks need
+    not agree. A key that expired leaves its row as it was (stale: the planner ignores it).
+    Returns how many rows were written.
+    """
+    from inference.split.links import LinkMeasurement as Probe
+    from inference.split.links import link_key
+    from inference.split_models import LinkMeasurement
+
+    nodes = {node.name: node for node in SplitNode.objects.all()}
+    pairs = [(a, b) for a in nodes for b in nodes if a != b]
+    if not pairs:
+        return 0
+    pipe = dataplane_client().pipeline(transaction=False)
+    for a, b in pairs:
+        pipe.get(link_key(a, b))
+        pipe.pttl(link_key(a, b))
+    replies = pipe.execute()
+    now = timezone.now()
+    written = 0
+    for (a, b), raw, ttl_ms in zip(pairs, replies[::2], replies[1::2], strict=True):
+        if raw is None or ttl_ms is None or ttl_ms <= 0:
+            continue
+        try:
+            probe = Probe.from_json(raw)
+        except ValueError:
+            continue
+        if (probe.source, probe.target) != (a, b):
+            continue
+        expires_at = now + timedelta(milliseconds=ttl_ms)
+        measured_at = expires_at - timedelta(seconds=probe.ttl_s)
+        existing = LinkMeasurement.objects.filter(source=nodes[a], target=nodes[b]).first()
+        if existing is not None and abs((existing.measured_at - measured_at).total_seconds()) < 0.5:
+            continue  # the same probe, synced before
+        LinkMeasurement.objects.update_or_create(
+            source=nodes[a],
+            target=nodes[b],
+            defaults={
+                "rtt_ms": probe.rtt_ms,
+                "bandwidth_mbps": probe.mbit_s,
+                "payload_bytes": probe.payload_bytes,
+                "measured_at": measured_at,
+                "expires_at": expires_at,
+            },
+        )
+        written += 1
+    return written
 
 
 # Plans -------------------------------------------------------------------------------
@@ -494,6 +599,7 @@ __all__ = [
     "SplitUnavailable",
     "active_plan_of",
     "split_generate",
+    "split_links_sync",
     "split_node_heartbeat",
     "split_node_register",
     "split_plan_activate",

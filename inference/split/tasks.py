@@ -52,11 +52,14 @@ def split_partition_drop(node: str, model_key: str) -> None:
 
 @shared_task(name="inference.split.orchestrate", ignore_result=True, soft_time_limit=60, time_limit=80)
 def split_orchestrator_cycle() -> int:
-    """Run one monitoring cycle for every model with an active plan; return how many."""
+    """Sync the measured links, run one monitoring cycle per model with an active plan; return how many."""
     from inference.split.orchestrator import orchestrator_cycle
+    from inference.split.services import split_links_sync
     from inference.split_models import SplitPlan
     from placement.models import AIModel
 
+    # Also without an active plan: the console shows the links, the first plan uses them.
+    split_links_sync()
     models = AIModel.objects.filter(split_plans__state=SplitPlan.State.ACTIVE).distinct()
     for ai_model in models:
         try:

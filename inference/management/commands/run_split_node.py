@@ -34,6 +34,18 @@ class Command(BaseCommand):
         )
         parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present).")
         parser.add_argument(
+            "--probe-interval-s",
+            type=float,
+            default=None,
+            help="Measure links to the other live nodes this often (default SPLIT_LINK_PROBE_INTERVAL_S).",
+        )
+        parser.add_argument(
+            "--probe-bytes",
+            type=int,
+            default=None,
+            help="Bandwidth probe payload in bytes (default SPLIT_LINK_PROBE_BYTES).",
+        )
+        parser.add_argument(
             "--profile-model",
             default="default",
             help="Slug of the model whose layers are profiled on start ('' to skip).",
@@ -74,6 +86,8 @@ class Command(BaseCommand):
                 threads=options["threads"],
                 on_idle=on_idle,
                 stop=stop,
+                probe_interval_s=options["probe_interval_s"] or settings.SPLIT_LINK_PROBE_INTERVAL_S,
+                probe_bytes=options["probe_bytes"] or settings.SPLIT_LINK_PROBE_BYTES,
             )
         finally:
             close_old_connections()
