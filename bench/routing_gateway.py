@@ -5,7 +5,7 @@ What runs (all real, as subprocesses of this benchmark, against the configured R
 * a scratch database (SQLite in a temporary directory, migrated here) with the demo topology,
   a tiny model built by ``inference.modelbuild``, a sensitivity classifier trained on the
   spot and one API user;
-* the web server (``manage.py runserver``, the server ``runstack`` uses, DEBUG off);
+* the web server (gunicorn as ``runstack`` starts it, ``console.webserver``, DEBUG off);
 * one worker per variant environment: the public one (2 pool processes) on the public
   broker, the secured one (1 pool process) on the private broker;
 * an open-loop load generator (threads over kept-alive ``http.client`` connections) that
@@ -21,8 +21,13 @@ the database writes.
 
 Figures: ``gateway.overhead_p50_ms``/``_p99_ms`` under the load, ``gateway.achieved_rps``
 (completed requests per second over the run, reported as measured), the unloaded overhead
-(one request at a time) for comparison, and per-route medians. Everything shares this
-machine's cores: the load generator, the web server, the workers and Redis.
+(one request at a time) for comparison, and per-route medians. When the stack cannot keep
+up with ``RATE_RPS``, a second run offers ``SUSTAINED_SHARE`` of the rate it achieved:
+``gateway.sustained_rps`` and the overhead at that rate (``gateway.sustained_overhead_*``).
+``gateway.cpu_ms_per_request.*`` is the CPU time each process used per completed request
+under the load (psutil, children included), a steadier figure than latency on a shared
+machine. Everything shares this machine's cores: the load generator, the web server, the
+workers and Redis.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RATE_RPS = 200
 MAX_IN_FLIGHT = 64
 SENSITIVE_SHARE = 0.2
+# The sustained run offers this share of the achieved rate (below it, queues stay short).
+SUSTAINED_SHARE = 0.85
 
 ORDINARY = [
     "How do I reverse a list in Python without modifying the original?",
@@ -223,30 +230,10 @@ def _cpu_seconds() -> dict[str, float]:
 
 
 def _web_command(port: int) -> tuple[list[str], bool]:
-    """Return the web server's command line and whether it keeps connections alive properly.
+    """Return the web server's command line (the one ``runstack`` uses) and that it keeps alive."""
+    from console.webserver import gunicorn_argv
 
-    gunicorn (threaded workers, one process per core) when installed. Django's runserver
-    answers a kept-alive connection only after a ~40 ms delayed-ACK stall (it writes
-    headers and body in separate segments), so with it each request opens a fresh
-    connection instead.
-    """
-    try:
-        import gunicorn  # noqa: F401
-    except ImportError:
-        return [
-            sys.executable,
-            "manage.py",
-            "runserver",
-            f"127.0.0.1:{port}",
-            "--noreload",
-            "--skip-checks",
-        ], False
-    workers = str(max(2, min(os.cpu_count() or 2, 4)))
-    return [
-        sys.executable, "-m", "gunicorn", "console.wsgi:application",
-        "--bind", f"127.0.0.1:{port}", "--workers", workers, "--worker-class", "gthread",
-        "--threads", "32", "--keep-alive", "30", "--preload",
-    ], True  # fmt: skip
+    return gunicorn_argv(f"127.0.0.1:{port}"), True
 
 
 @contextmanager
@@ -433,6 +420,15 @@ def _measure(
             for name in cpu_after
         }
         print(f"[gateway] CPU ms per request by process: {per_request}", flush=True)
+        achieved = len(loaded["samples"]) / loaded["elapsed_s"]
+        sustained = None
+        if achieved < 0.95 * RATE_RPS:
+            rate = max(1.0, round(SUSTAINED_SHARE * achieved, 1))
+            print(
+                f"[gateway] sustained run: {int(rate * duration_s)} requests at {rate} req/s ...", flush=True
+            )
+            sustained = _load(base_url, info["token"], count=count, rate_rps=rate)
+            sustained["offered_rps"] = rate
     _purge_queues(info["slugs"].values())
 
     samples = loaded["samples"]
@@ -462,6 +458,24 @@ def _measure(
         "gateway.web_server": str(WEB.get("server", "")),
         "gateway.database": database_url.split(":", 1)[0],
     }
+    for name, value in per_request.items():
+        figures[f"gateway.cpu_ms_per_request.{name.replace('-', '_')}"] = value
+    if sustained is None:
+        figures.update(
+            {
+                "gateway.sustained_rps": figures["gateway.achieved_rps"],
+                "gateway.sustained_overhead_p50_ms": figures["gateway.overhead_p50_ms"],
+                "gateway.sustained_overhead_p99_ms": figures["gateway.overhead_p99_ms"],
+            }
+        )
+    else:
+        figures.update(
+            {
+                "gateway.sustained_offered_rps": sustained["offered_rps"],
+                "gateway.sustained_rps": round(len(sustained["samples"]) / sustained["elapsed_s"], 1),
+                **_summary("gateway.sustained_", sustained),
+            }
+        )
     if loaded["errors"]:
         figures["gateway.error_kinds"] = json.dumps(loaded["errors"], sort_keys=True)
     figures["gateway.mean_overhead_ms"] = round(statistics.fmean(s["overhead_ms"] for s in samples), 3)

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -21,3 +22,6 @@ urlpatterns = [
     # Split inference: /api/v1/split/generate.
     path("", include(("inference.split.urls", "split"))),
 ]
+# The admin's and console's static files while DEBUG is on (what runserver used to serve);
+# empty with DEBUG=0, where a proxy serves STATIC_ROOT after collectstatic.
+urlpatterns += staticfiles_urlpatterns()

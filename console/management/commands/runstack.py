@@ -1,5 +1,6 @@
-"""Start the whole product on this host: web server, one Celery worker per environment queue,
-the control-plane worker, beat and the demo split-inference nodes. Ctrl-C stops every process it started."""
+"""Start the whole product on this host: web server (gunicorn, see ``console.webserver``), one
+Celery worker per environment queue, the control-plane worker, beat and the demo split-inference
+nodes. Ctrl-C stops every process it started."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import urllib.request
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from console.webserver import gunicorn_argv
 from inference.serving import uses_private_path, worker_argv
 from placement.models import ProductionEnvironment
 
@@ -46,7 +48,7 @@ class Command(BaseCommand):
         celery = [python, "-m", "celery", "-A", "console"]
         environments = ProductionEnvironment.objects.exclude(status=ProductionEnvironment.Status.OFFLINE)
         self.stdout.write("Starting Switchyard:")
-        self._spawn("web", [python, "manage.py", "runserver", bind, "--noreload", "--skip-checks"])
+        self._spawn("web", gunicorn_argv(bind))
         self._spawn(
             "worker-control",
             [*celery, "worker", "-Q", "control", "-n", "control@%h", "-c", "2", "--loglevel", "INFO"],
