@@ -27,6 +27,7 @@ PARTS: dict[str, list[str]] = {
     "routing": ["bench.routing_classifier", "bench.routing_gateway"],
     "adaptation": ["bench.adaptation"],
     "placement": ["bench.placement"],
+    "links": ["bench.split_links"],
 }
 RESULTS = Path(__file__).resolve().parent / "results.json"
 

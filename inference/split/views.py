@@ -1,17 +1,19 @@
-"""Console pages of split inference: plans, pending approvals and the orchestrator's decisions."""
+"""Console pages of split inference: plans, approvals, nodes, links and the orchestrator's decisions."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from inference.planner import PlanError
-from inference.split.services import split_plan_approve
-from inference.split_models import OrchestratorDecision, SplitNode, SplitPlan
+from inference.split.services import DEFAULT_LINK_MBPS, DEFAULT_LINK_RTT_MS, link_figures, split_plan_approve
+from inference.split_models import LinkMeasurement, NodeLink, OrchestratorDecision, SplitNode, SplitPlan
 
 PLANS_SHOWN = 50
 DECISIONS_SHOWN = 30
@@ -31,6 +33,25 @@ def _with_trust(plans: list[SplitPlan], nodes: dict[str, SplitNode]) -> list[Spl
     return plans
 
 
+def _link_rows(nodes: list[SplitNode]) -> list[dict]:
+    """Return the pairs with a configured figure or any measurement, as the planner sees them."""
+    now = timezone.now()
+    probes: dict[frozenset, list[LinkMeasurement]] = {}
+    for probe in LinkMeasurement.objects.select_related("source", "target"):
+        probe.fresh = probe.is_fresh(now)
+        probes.setdefault(frozenset((probe.source.name, probe.target.name)), []).append(probe)
+    configured = {
+        frozenset((link.a.name, link.b.name)): link for link in NodeLink.objects.select_related("a", "b")
+    }
+    rows = []
+    for figures in link_figures(nodes, now=now):
+        pair = frozenset((figures.a, figures.b))
+        if figures.source == "default" and pair not in probes:
+            continue
+        rows.append({"figures": figures, "probes": probes.get(pair, []), "configured": configured.get(pair)})
+    return rows
+
+
 @staff_member_required
 def split_overview(request: HttpRequest) -> HttpResponse:
     """List split plans (pending ones first, with approve buttons), nodes and recent decisions."""
@@ -44,6 +65,9 @@ def split_overview(request: HttpRequest) -> HttpResponse:
         "pending": pending,
         "nodes": list(nodes.values()),
         "decisions": decisions[:DECISIONS_SHOWN],
+        "links": _link_rows(list(nodes.values())),
+        "default_link": {"bandwidth_mbps": DEFAULT_LINK_MBPS, "rtt_ms": DEFAULT_LINK_RTT_MS},
+        "probe_interval_s": settings.SPLIT_LINK_PROBE_INTERVAL_S,
         "can_approve": request.user.has_perm(APPROVE_PERMISSION),
     }
     return render(request, "console/split.html", context)

@@ -247,3 +247,40 @@ def test_a_node_echoes_only_into_probe_reply_lists():
         assert client.exists(elsewhere) == 0
     finally:
         client.delete(reply, probe_key(RUN))
+
+
+@pytest.mark.django_db
+def test_the_split_page_shows_which_link_figures_are_measured_and_when(
+    client, django_user_model, heartbeating
+):
+    t1, t2 = heartbeating
+    t3 = f"l{RUN}t3"
+    split_node_register(name=t3, trust="untrusted")
+    inject(t1, t2, 20.0)
+    split_links_sync()
+    configure(t1, t3)
+    stale = timezone.now() - timedelta(minutes=5)
+    MeasuredLink.objects.create(
+        source=SplitNode.objects.get(name=t3),
+        target=SplitNode.objects.get(name=t1),
+        rtt_ms=3.0,
+        bandwidth_mbps=80.0,
+        measured_at=stale,
+        expires_at=stale + timedelta(seconds=90),
+    )
+    client.force_login(django_user_model.objects.create_user(f"staff-{RUN}", password="pw", is_staff=True))
+
+    page = client.get("/console/split/").content.decode()
+
+    links = page[page.index('<table id="links">') : page.index("</table>", page.index('<table id="links">'))]
+    assert f"{t1} – {t2}</td>" in links
+    assert '20.0 Mbit/s, 2.00 ms <span class="pill ok">measured</span>' in links
+    assert f"{t1} → {t2}: 20.0 Mbit/s, 2.00 ms" in links
+    # The stale measurement is shown as such; the planner uses the configured figure.
+    assert f"{t3} → {t1}: 80.0 Mbit/s, 3.00 ms" in links
+    assert '<span class="pill warn">stale</span>' in links
+    assert (
+        f'{CONFIGURED_MBPS:.1f} Mbit/s, {CONFIGURED_RTT_MS:.2f} ms <span class="pill">configured</span>'
+        in links
+    )
+    assert f"{t2} – {t3}" not in links  # neither measured nor configured: the default
