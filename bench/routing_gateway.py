@@ -22,8 +22,9 @@ the database writes.
 Figures: ``gateway.overhead_p50_ms``/``_p99_ms`` under the load, ``gateway.achieved_rps``
 (completed requests per second over the run, reported as measured), the unloaded overhead
 (one request at a time) for comparison, and per-route medians. When the stack cannot keep
-up with ``RATE_RPS``, a second run offers ``SUSTAINED_SHARE`` of the rate it achieved:
-``gateway.sustained_rps`` and the overhead at that rate (``gateway.sustained_overhead_*``).
+up with ``RATE_RPS``, a second run offers ``SUSTAINED_SHARE`` of the rate it achieved (and
+again, up to ``SUSTAINED_TRIES`` runs, while the machine's other load keeps it from keeping
+up): ``gateway.sustained_rps`` and the overhead at that rate (``gateway.sustained_overhead_*``).
 ``gateway.cpu_ms_per_request.*`` is the CPU time each process used per completed request
 under the load (psutil, children included), a steadier figure than latency on a shared
 machine. Everything shares this machine's cores: the load generator, the web server, the
@@ -56,6 +57,7 @@ MAX_IN_FLIGHT = 64
 SENSITIVE_SHARE = 0.2
 # The sustained run offers this share of the achieved rate (below it, queues stay short).
 SUSTAINED_SHARE = 0.85
+SUSTAINED_TRIES = 3
 
 ORDINARY = [
     "How do I reverse a list in Python without modifying the original?",
@@ -420,15 +422,18 @@ def _measure(
             for name in cpu_after
         }
         print(f"[gateway] CPU ms per request by process: {per_request}", flush=True)
-        achieved = len(loaded["samples"]) / loaded["elapsed_s"]
         sustained = None
-        if achieved < 0.95 * RATE_RPS:
+        achieved = len(loaded["samples"]) / loaded["elapsed_s"]
+        # A shared machine's capacity drifts: step down until the offered rate is kept up with.
+        for _ in range(SUSTAINED_TRIES if achieved < 0.95 * RATE_RPS else 0):
             rate = max(1.0, round(SUSTAINED_SHARE * achieved, 1))
-            print(
-                f"[gateway] sustained run: {int(rate * duration_s)} requests at {rate} req/s ...", flush=True
-            )
+            count = int(rate * duration_s)
+            print(f"[gateway] sustained run: {count} requests at {rate} req/s ...", flush=True)
             sustained = _load(base_url, info["token"], count=count, rate_rps=rate)
             sustained["offered_rps"] = rate
+            achieved = len(sustained["samples"]) / sustained["elapsed_s"]
+            if achieved >= 0.95 * rate:
+                break
     _purge_queues(info["slugs"].values())
 
     samples = loaded["samples"]
