@@ -284,3 +284,21 @@ def test_the_split_page_shows_which_link_figures_are_measured_and_when(
         in links
     )
     assert f"{t2} – {t3}" not in links  # neither measured nor configured: the default
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_measured_links_read_only_and_configured_links(admin_client, heartbeating):
+    t1, t2 = heartbeating
+    inject(t1, t2, 20.0)
+    split_links_sync()
+    configure(t1, t2)
+
+    measured = admin_client.get("/admin/inference/linkmeasurement/")
+    configured = admin_client.get("/admin/inference/nodelink/")
+    add = admin_client.get("/admin/inference/linkmeasurement/add/")
+
+    assert measured.status_code == 200
+    assert t1 in measured.content.decode() and "20.0" in measured.content.decode()
+    assert configured.status_code == 200
+    assert "123.0" in configured.content.decode()
+    assert add.status_code == 403
