@@ -285,3 +285,139 @@ def extract(text: str) -> Features:
     """Scan `text` and return its n-gram set and dense feature vector."""
     result = scan(text)
     return Features(ngrams(result.tokens), dense_features(text, result), result)
+
+
+# ---------------------------------------------------------------------------
+# Inference: the n-gram block's score without building the n-gram set
+
+# A token's word, prefix and suffix ids share one int64 code, _ID_BITS bits each.
+_ID_BITS = 21
+_ID_MASK = (1 << _ID_BITS) - 1
+# Ids of words and affixes outside the vocabulary are handed out as they are first
+# seen; past this many the tables start again, so memory stays bounded.
+_MAX_UNSEEN_IDS = 200_000
+_PREFIX_TAG = 1 << 60
+_SUFFIX_TAG = 2 << 60
+_PAIR_TAG = 3 << 60
+_SENTINEL = (1 << 63) - 1
+
+
+class NgramScorer:
+    """Score the n-gram block of `ngrams(tokens)` against a weight table, vectorised.
+
+    `score(tokens)` returns `(sum of the weights of the distinct grams, number of
+    distinct grams)`, exactly what summing the weights over the set `ngrams(tokens)`
+    gives (the weights are added with `math.fsum`, so their order does not change
+    the result), without building that set: every token maps (cached) to one
+    integer holding its word's id and its prefix and suffix ids; numpy then turns
+    the tokens into one array of gram codes (words, prefixes, suffixes and word
+    pairs, told apart by a tag in the high bits), sorts it once to drop
+    repeats, and finds the weights with one binary search in the sorted codes of
+    the vocabulary. Vocabulary words and affixes get ids 1..V (0 means "no
+    affix"); others get fresh ids above V, so distinct unseen words stay distinct.
+
+    Safe to share between threads: ids come from `itertools.count` and are bound
+    with `dict.setdefault`, both atomic under the GIL, and a call reads its tables
+    once, so a reset of full tables by another call cannot mix two id spaces.
+    """
+
+    def __init__(self, weights: dict[Gram, float]) -> None:
+        import numpy as np
+
+        self._np = np
+        words: dict[str, int] = {}
+        prefixes: dict[str, int] = {}
+        suffixes: dict[str, int] = {}
+        for gram in weights:
+            if isinstance(gram, tuple):
+                for word in gram:
+                    words.setdefault(word, len(words) + 1)
+            elif gram[:2] == "w:":
+                words.setdefault(gram[2:], len(words) + 1)
+            elif gram[:2] == "p:":
+                prefixes.setdefault(gram[2:], len(prefixes) + 1)
+            elif gram[:2] == "s:":
+                suffixes.setdefault(gram[2:], len(suffixes) + 1)
+            else:
+                raise ValueError(f"unknown n-gram {gram!r}")
+        if max(len(words), len(prefixes), len(suffixes)) + _MAX_UNSEEN_IDS + 2 > _ID_MASK:
+            raise ValueError("n-gram vocabulary too large for the id encoding")
+        self._vocab = (words, prefixes, suffixes)
+        coded: dict[int, float] = {}
+        for gram, weight in weights.items():
+            if isinstance(gram, tuple):
+                coded[_PAIR_TAG | (words[gram[0]] << _ID_BITS) | words[gram[1]]] = weight
+            elif gram[:2] == "w:":
+                coded[words[gram[2:]]] = weight
+            elif gram[:2] == "p:":
+                coded[_PREFIX_TAG | prefixes[gram[2:]]] = weight
+            else:
+                coded[_SUFFIX_TAG | suffixes[gram[2:]]] = weight
+        codes = sorted(coded)
+        # A sentinel above every code keeps the binary search's answers in range.
+        self._codes = np.array([*codes, _SENTINEL], dtype=np.int64)
+        self._weights = np.array([*(coded[c] for c in codes), 0.0])
+        self._reset()
+
+    def _reset(self) -> None:
+        import itertools
+
+        words, prefixes, suffixes = self._vocab
+        # (token -> code, the three id tables and their counters), replaced as a whole.
+        self._tables = (
+            {},
+            dict(words),
+            dict(prefixes),
+            dict(suffixes),
+            itertools.count(len(words) + 1),
+            itertools.count(len(prefixes) + 1),
+            itertools.count(len(suffixes) + 1),
+        )
+
+    def _code(self, token: str, tables: tuple) -> int:
+        codes, words, prefixes, suffixes, next_word, next_prefix, next_suffix = tables
+        word, feats = _word_features(token)
+        code = words.get(word) or words.setdefault(word, next(next_word))
+        if len(feats) == 3:
+            prefix, suffix = feats[1][2:], feats[2][2:]
+            pid = prefixes.get(prefix) or prefixes.setdefault(prefix, next(next_prefix))
+            sid = suffixes.get(suffix) or suffixes.setdefault(suffix, next(next_suffix))
+            code |= (pid << _ID_BITS) | (sid << (2 * _ID_BITS))
+        codes[token] = code
+        return code
+
+    def score(self, tokens: list[str]) -> tuple[float, int]:
+        """Return (fsum of the weights of the distinct grams, number of distinct grams)."""
+        if not tokens:
+            return 0.0, 0
+        tables = self._tables
+        if len(tables[0]) > _MAX_UNSEEN_IDS:
+            self._reset()
+            tables = self._tables
+        head = tokens[:NGRAM_TOKEN_CAP]
+        codes = list(map(tables[0].get, head))
+        if None in codes:
+            codes = [c if c is not None else self._code(t, tables) for c, t in zip(codes, head, strict=True)]
+        np = self._np
+        packed = np.array(codes, dtype=np.int64)
+        word_ids = packed & _ID_MASK
+        grams = np.concatenate(
+            (
+                word_ids,
+                ((packed >> _ID_BITS) & _ID_MASK) | _PREFIX_TAG,
+                (packed >> (2 * _ID_BITS)) | _SUFFIX_TAG,
+                ((word_ids[:-1] << _ID_BITS) | word_ids[1:]) | _PAIR_TAG,
+            )
+        )
+        grams.sort()
+        keep = np.empty(len(grams), dtype=bool)
+        keep[0] = True
+        np.not_equal(grams[1:], grams[:-1], out=keep[1:])
+        distinct = grams[keep]
+        at = self._codes.searchsorted(distinct)
+        found = self._codes[at] == distinct
+        count = len(distinct)
+        if packed.min() <= _ID_MASK:
+            # A word without affixes put prefix and suffix id 0 ("no affix") in: not grams.
+            count -= 2
+        return math.fsum(self._weights[at[found]].tolist()), count

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import operator
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from . import features as F
-from .patterns import CATEGORIES, SCAN_CAP_CHARS
+from .patterns import CATEGORIES, SCAN_CAP_CHARS, Scan, scan
 
 if TYPE_CHECKING:  # scipy is needed for training only; inference imports numpy alone
     from scipy import sparse
@@ -87,6 +88,9 @@ class Classifier:
     calibration: tuple[float, float]
     threshold: float = DEFAULT_THRESHOLD
     meta: dict = field(default_factory=dict)
+    # Built on the first `classify` from `ngram_weights` (and rebuilt if that dict is replaced).
+    _scorer: F.NgramScorer | None = field(default=None, init=False, repr=False, compare=False)
+    _scorer_source: dict | None = field(default=None, init=False, repr=False, compare=False)
 
     # -- inference ------------------------------------------------------
     def decision(self, extracted: F.Features) -> float:
@@ -96,9 +100,24 @@ class Classifier:
         total = 0.0
         if grams:
             total = math.fsum(map(weights.get, grams, repeat(0.0))) / math.sqrt(len(grams))
-        dense = extracted.dense
-        total += DENSE_SCALE * math.fsum(w * x for w, x in zip(self.dense_weights, dense, strict=True))
+        total += self._dense_part(extracted.dense)
         return total + self.intercept
+
+    def _dense_part(self, dense: list[float]) -> float:
+        if len(dense) != len(self.dense_weights):
+            raise ValueError(f"{len(dense)} dense features for {len(self.dense_weights)} weights")
+        return DENSE_SCALE * math.fsum(map(operator.mul, self.dense_weights, dense))
+
+    def _fast_decision(self, result: Scan) -> float:
+        """`decision(F.extract(text))` for the scan of `text`, without building the n-gram set."""
+        scorer = self._scorer
+        if scorer is None or self._scorer_source is not self.ngram_weights:
+            scorer = F.NgramScorer(self.ngram_weights)
+            self._scorer, self._scorer_source = scorer, self.ngram_weights
+        total, count = scorer.score(result.tokens)
+        ngram_part = total / math.sqrt(count) if count else 0.0
+        ngram_part += self._dense_part(F.dense_features(result.text, result))
+        return ngram_part + self.intercept
 
     def score_features(self, extracted: F.Features) -> float:
         a, b = self.calibration
@@ -114,8 +133,10 @@ class Classifier:
         try:
             if not isinstance(text, str):
                 text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text or "")
-            extracted = F.extract(text)
-            score = self.score_features(extracted)
+            result = scan(text)
+            a, b = self.calibration
+            score = _sigmoid(a * self._fast_decision(result) + b)
+            extracted = F.Features(set(), [], result)
             return SensitivityResult(
                 score=score,
                 categories=_categories(extracted, score >= self.threshold),

@@ -29,6 +29,8 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate, compress, count
+from operator import itemgetter
 
 from . import lexicon
 
@@ -123,15 +125,13 @@ def luhn_valid(digits: str) -> bool:
     """Return True when a digit string passes the Luhn (mod 10) check."""
     if not digits or not digits.isdigit():
         return False
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
+    backwards = digits[::-1]
+    # Every second digit from the right is doubled, its digits summed (_LUHN_DOUBLED).
+    total = sum(map(int, backwards[::2])) + sum(map(_LUHN_DOUBLED.__getitem__, map(int, backwards[1::2])))
     return total % 10 == 0
+
+
+_LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 
 
 # ISO 13616 IBAN lengths by country.
@@ -280,6 +280,7 @@ EXAMPLE_SSNS: frozenset[str] = frozenset({"123456789", "078051120", "219099999",
 # Tokens and the phrase table
 
 _TOKEN_RE = re.compile(r"\w+(?:['’\-]\w+)*")
+_TOKEN_SPLIT_RE = re.compile("(" + _TOKEN_RE.pattern + ")")
 _MAX_PHRASE = 4
 
 _FIRST_PERSON = frozenset(
@@ -647,33 +648,47 @@ _build_trie()
 
 _POSITION_KINDS = frozenset({"fp", "rel", "first_name", "landmark", "public_figure", "locverb"})
 _SPAN_KINDS = frozenset({"landmark", "public_figure"})
+# What `scan` does with a phrase hit of each kind: record its token position (0),
+# its position and character span (1), read the value after a label (2), or keep
+# it for the topic recognisers (3).
+_KIND_ROLE: dict[str, int] = {
+    kind: (1 if kind in _SPAN_KINDS else 0) if kind in _POSITION_KINDS else (2 if kind[:2] == "l:" else 3)
+    for kinds in _PHRASES.values()
+    for kind in kinds
+}
 
 
 def _phrase_hits(tokens: list[str]) -> list[tuple[int, int, str]]:
     """Return (first_token, token_count, kind) for every registered phrase, longest first."""
     hits: list[tuple[int, int, str]] = []
-    root = _PHRASE_TRIE.get
+    append = hits.append
+    trie = _PHRASE_TRIE
     n = len(tokens)
-    for i, token in enumerate(tokens):
-        node = root(token)
-        if node is None:
-            continue
-        found: list[tuple[int, int, str]] = []
-        size = 1
-        while True:
-            kinds, children = node
-            if kinds:
-                found.extend((i, size, kind) for kind in kinds)
-            if not children or i + size >= n:
-                break
-            node = children.get(tokens[i + size])
-            if node is None:
-                break
-            size += 1
-        if found:
+    # Only tokens that begin a phrase (a third of them) reach the Python loop.
+    for i in compress(range(n), map(trie.__contains__, tokens)):
+        kinds, children = trie[tokens[i]]
+        if children and i + 1 < n and tokens[i + 1] in children:
+            levels = [kinds]
+            node = children[tokens[i + 1]]
+            size = 2
+            while True:
+                kinds, children = node
+                levels.append(kinds)
+                if not children or i + size >= n:
+                    break
+                node = children.get(tokens[i + size])
+                if node is None:
+                    break
+                size += 1
             # Longest phrase first, as the label readers expect.
-            found.sort(key=lambda hit: -hit[1])
-            hits.extend(found)
+            for depth in range(size, 0, -1):
+                for kind in levels[depth - 1]:
+                    append((i, depth, kind))
+        elif kinds:
+            if len(kinds) == 1:
+                append((i, 1, kinds[0]))
+            else:
+                hits.extend([(i, 1, kind) for kind in kinds])
     return hits
 
 
@@ -968,6 +983,12 @@ _MILITARY_POST_RE = re.compile(
     r"\b[ADF]PO\s+A[AEP]\s+\d{5}\b"
 )
 _PO_BOX_RE = re.compile(r"\bp\.?\s?o\.?\s?box\s+\d{1,7}\b", re.IGNORECASE)
+# Cheap tests that a text can hold a match at all (the full patterns have no literal to skip to).
+_PO_BOX_GATE_RE = re.compile(r"box\s+\d")
+# The APO/FPO/DPO line alone, which every military address ends with; a match of
+# the whole pattern starts there or at one of _MILITARY_POST_STARTS before it.
+_MILITARY_POST_CORE_RE = re.compile(r"\b[ADF]PO\s+A[AEP]\s+\d{5}\b")
+_MILITARY_POST_STARTS = ("PSC", "CMR", "Unit", "USN", "USS", "USC")
 _GPS_RE = re.compile(r"[-+]?\d{1,2}\.\d{3,}\s*°?\s*[NSns]?\s*,\s*[-+]?\d{1,3}\.\d{3,}\s*°?\s*[EWew]?")
 _GPS_GATE_RE = re.compile(r"\.\d{3}")
 _GPS_DMS_RE = re.compile(r"\d{1,2}°\s?\d{1,2}['′]\s?\d{1,2}(?:\.\d+)?[\"″]?\s?[NS]")
@@ -991,7 +1012,6 @@ _DOSAGE_RE = re.compile(
     r"\d{1,4}(?:\.\d{1,2})?\s?(?:mg|mcg|µg|ug|ml|iu|units|milligrams|micrograms)\b",
     re.IGNORECASE,
 )
-_DIGIT_RE = re.compile(r"\d")
 _SEVEN_DIGITS_RE = re.compile(r"[+(]?\s?(?:\d[\s.()/-]{0,2}){7}")
 _DIGIT_CHARS = frozenset("0123456789")
 _SENTENCE_END_RE = re.compile(r"[.!?;]\s|\n")
@@ -1043,7 +1063,7 @@ def _window(text: str, start: int, end: int, width: int = 40) -> str:
 
 
 def _digits(value: str) -> str:
-    return "".join(c for c in value if c.isdigit())
+    return "".join(filter(str.isdigit, value))
 
 
 def _boundary_before(text: str, start: int, banned: str = "") -> bool:
@@ -1316,7 +1336,8 @@ def _scan_iban(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
 
 def _scan_keys(text: str, scan: Scan) -> None:
     signals = scan.signals
-    if any(prefix in chunk for chunk in scan.long_chunks for prefix in _API_KEY_PREFIXES):
+    # Prefixes hold no whitespace, so none can straddle two chunks joined by a newline.
+    if scan.long_chunks and any(map("\n".join(scan.long_chunks).__contains__, _API_KEY_PREFIXES)):
         for m in _API_KEY_RE.finditer(text):
             if not _boundary_before(text, m.start(), "-"):
                 continue
@@ -1459,7 +1480,7 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
     signals["address_landmark"] = len(landmarks)
     suffixes = _STREET_SUFFIXES.intersection(tokens)
     # Right to left, so "9 Harbour View Rd" wins over its prefix "9 Harbour View".
-    suffix_positions = [i for i, tok in enumerate(tokens) if tok in suffixes] if suffixes else []
+    suffix_positions = list(compress(count(), map(suffixes.__contains__, tokens))) if suffixes else []
     streets_found: list[tuple[int, int]] = []
     for i in reversed(suffix_positions):
         tok = tokens[i]
@@ -1510,7 +1531,7 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
         tok = tokens[i]
         start = scan.token_starts[i]
         end = start + len(tok)
-        if _overlaps(streets, start, end):
+        if streets and _overlaps(streets, start, end):
             continue
         if tok.isdigit() and len(tok) in (4, 5):
             prev_start = scan.token_starts[i - 1] if i else -1
@@ -1551,12 +1572,12 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
             continue
         scan.add("address", start, end, "street_after_cue", True)
         streets.append((start, end))
-    if "box" in lowered:
+    if "box" in lowered and _PO_BOX_GATE_RE.search(lowered):
         for m in _PO_BOX_RE.finditer(text):
             scan.add("address", m.start(), m.end(), "po_box", True)
     if "po " in lowered and ("apo" in lowered or "fpo" in lowered or "dpo" in lowered):
-        for m in _MILITARY_POST_RE.finditer(text):
-            scan.add("address", m.start(), m.end(), "po_box", True)
+        for start, end in _military_posts(text):
+            scan.add("address", start, end, "po_box", True)
     if "," in text and _GPS_GATE_RE.search(text):
         for m in _anchored(_GPS_RE, text, scan.number_starts):
             if _boundary_before(text, m.start(), ".-+"):
@@ -1564,6 +1585,36 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
     if "°" in text:
         for m in _GPS_DMS_RE.finditer(text):
             scan.add("location", m.start(), m.end(), "gps", True)
+
+
+def _military_posts(text: str) -> list[tuple[int, int]]:
+    """Return the spans `_MILITARY_POST_RE.finditer(text)` yields, trying only where one can start.
+
+    Every match begins with one of the literals in `_MILITARY_POST_STARTS` or with
+    its APO/FPO/DPO line, so `.match()` at those offsets, in order and skipping
+    what a match already covered, finds the same spans without running the
+    pattern (which has no literal to skip ahead to) at every character.
+    """
+    cores = [m.start() for m in _MILITARY_POST_CORE_RE.finditer(text)]
+    if not cores:
+        return []
+    last = cores[-1]
+    candidates = set(cores)
+    for literal in _MILITARY_POST_STARTS:
+        at = text.find(literal, 0, last)
+        while at >= 0:
+            candidates.add(at)
+            at = text.find(literal, at + 1, last)
+    spans: list[tuple[int, int]] = []
+    position = 0
+    for start in sorted(candidates):
+        if start < position:
+            continue
+        m = _MILITARY_POST_RE.match(text, start)
+        if m:
+            spans.append(m.span())
+            position = m.end()
+    return spans
 
 
 def _trim_number_end(text: str, start: int, end: int) -> tuple[int, int]:
@@ -1600,11 +1651,67 @@ def _scan_labels(
     """Read the value after every label phrase found in the token stream."""
     signals = scan.signals
     tokens = scan.tokens
+    starts = scan.token_starts
+    # The commonest labels come first in the chain of kinds below.
     for (i, kind), size in sorted(labels.items()):
         last = i + size - 1
-        pos = scan.token_end(last)
-        start = scan.token_starts[i]
-        if kind == "l:password":
+        pos = starts[last] + len(tokens[last])
+        start = starts[i]
+        if kind == "l:name_field":
+            m = _NAME_FIELD_VALUE_RE.match(text, pos)
+            if m and _name_ok(m.group(1), lower_ok=True):
+                scan._pending_names.append((m.start(1), m.end(1), "name_field"))
+        elif kind == "l:name_intro":
+            _read_name(text, scan, i, pos, "name_intro", allow_lower=tokens[i] in ("my", "call"))
+        elif kind == "l:unit":
+            m = _UNIT_VALUE_RE.match(text, pos)
+            if m:
+                signals["unit"] += 1
+        elif kind == "l:age":
+            m = _AGE_VALUE_RE.match(text, pos)
+            if m and 1 <= int(m.group(1)) <= 110:
+                signals["age"] += 1
+        elif kind == "l:address_cue":
+            signals["address_cue"] += 1
+            m = _ADDRESS_AFTER_CUE_RE.match(text, pos)
+            if m and not _overlaps(taken, *m.span(1)):
+                start1, end1 = m.span(1)
+                # Trim trailing prose ("12 Elm Way please").
+                words = m.group(1).split()
+                while len(words) > 2 and words[-1].islower() and not words[-1][:1].isdigit():
+                    end1 = text.rindex(words[-1], start1, end1)
+                    end1 = len(text[:end1].rstrip())
+                    words.pop()
+                if not any(w.lower().strip(".,") in _STREET_STOP for w in words[:-1]):
+                    scan._pending_address.append((start1, end1))
+        elif kind == "l:title":
+            if text[start : start + 1].isupper():
+                m = _TITLE_VALUE_RE.match(text, pos)
+                if m and _name_ok(m.group(1)):
+                    scan._pending_names.append((m.start(1), m.end(1), "name_title"))
+        elif kind == "l:romance_street":
+            m = _ROMANCE_VALUE_RE.match(text, start)
+            if m and (m.group(1) or (i > 0 and tokens[i - 1].isdigit())):
+                begin = scan.token_starts[i - 1] if not m.group(1) else start
+                end = begin + len(text[begin : m.end()].rstrip(" ,"))
+                scan.add("address", begin, end, "street_address", True)
+        elif kind == "l:dob":
+            m = _DOB_VALUE_RE.match(text, pos)
+            if m:
+                year = _year_of(m.group(1))
+                if year is not None and year < 1925:
+                    signals["dob_historic"] += 1
+                elif not _overlaps(taken, *m.span(1)):
+                    scan.add("date_of_birth", m.start(1), m.end(1), "dob", True)
+                    taken.append(m.span(1))
+        elif kind == "l:account":
+            m = _ACCOUNT_VALUE_RE.match(text, pos)
+            if m and not _overlaps(taken, *m.span(1)):
+                digits = _digits(m.group(1))
+                if 6 <= len(digits) <= 17 and len(set(digits)) > 1:
+                    scan.add("bank_account", m.start(1), m.end(1), "account_number", True)
+                    taken.append(m.span(1))
+        elif kind == "l:password":
             m = _PASSWORD_VALUE_RE.match(text, pos)
             ok = False
             if m and not _overlaps(taken, *m.span(1)):
@@ -1726,13 +1833,6 @@ def _scan_labels(
                     taken.append(m.span(1))
                 else:
                     signals["routing_invalid"] += 1
-        elif kind == "l:account":
-            m = _ACCOUNT_VALUE_RE.match(text, pos)
-            if m and not _overlaps(taken, *m.span(1)):
-                digits = _digits(m.group(1))
-                if 6 <= len(digits) <= 17 and len(set(digits)) > 1:
-                    scan.add("bank_account", m.start(1), m.end(1), "account_number", True)
-                    taken.append(m.span(1))
         elif kind == "l:sort_code":
             m = _SORT_CODE_VALUE_RE.match(text, pos)
             if m and not _overlaps(taken, *m.span(1)):
@@ -1742,15 +1842,6 @@ def _scan_labels(
             m = _SWIFT_VALUE_RE.match(text, pos)
             if m:
                 scan.add("bank_account", m.start(1), m.end(1), "swift", False)
-        elif kind == "l:dob":
-            m = _DOB_VALUE_RE.match(text, pos)
-            if m:
-                year = _year_of(m.group(1))
-                if year is not None and year < 1925:
-                    signals["dob_historic"] += 1
-                elif not _overlaps(taken, *m.span(1)):
-                    scan.add("date_of_birth", m.start(1), m.end(1), "dob", True)
-                    taken.append(m.span(1))
         elif kind == "l:birth_year":
             m = _BIRTH_YEAR_VALUE_RE.match(text, pos)
             if m and not _overlaps(taken, *m.span(1)):
@@ -1788,17 +1879,6 @@ def _scan_labels(
             if m:
                 signals["money"] += 1
                 scan._pending_money.append((start, m.end()))
-        elif kind == "l:name_intro":
-            _read_name(text, scan, i, pos, "name_intro", allow_lower=tokens[i] in ("my", "call"))
-        elif kind == "l:name_field":
-            m = _NAME_FIELD_VALUE_RE.match(text, pos)
-            if m and _name_ok(m.group(1), lower_ok=True):
-                scan._pending_names.append((m.start(1), m.end(1), "name_field"))
-        elif kind == "l:title":
-            if text[start : start + 1].isupper():
-                m = _TITLE_VALUE_RE.match(text, pos)
-                if m and _name_ok(m.group(1)):
-                    scan._pending_names.append((m.start(1), m.end(1), "name_title"))
         elif kind == "l:greeting":
             line_start = text.rfind("\n", 0, start) + 1
             if text[line_start:start].strip() == "":
@@ -1809,33 +1889,6 @@ def _scan_labels(
             m = _SIGNOFF_VALUE_RE.match(text, pos)
             if m and _name_ok(m.group(1)):
                 scan._pending_names.append((m.start(1), m.end(1), "name_signoff"))
-        elif kind == "l:address_cue":
-            signals["address_cue"] += 1
-            m = _ADDRESS_AFTER_CUE_RE.match(text, pos)
-            if m and not _overlaps(taken, *m.span(1)):
-                start1, end1 = m.span(1)
-                # Trim trailing prose ("12 Elm Way please").
-                words = m.group(1).split()
-                while len(words) > 2 and words[-1].islower() and not words[-1][:1].isdigit():
-                    end1 = text.rindex(words[-1], start1, end1)
-                    end1 = len(text[:end1].rstrip())
-                    words.pop()
-                if not any(w.lower().strip(".,") in _STREET_STOP for w in words[:-1]):
-                    scan._pending_address.append((start1, end1))
-        elif kind == "l:age":
-            m = _AGE_VALUE_RE.match(text, pos)
-            if m and 1 <= int(m.group(1)) <= 110:
-                signals["age"] += 1
-        elif kind == "l:unit":
-            m = _UNIT_VALUE_RE.match(text, pos)
-            if m:
-                signals["unit"] += 1
-        elif kind == "l:romance_street":
-            m = _ROMANCE_VALUE_RE.match(text, start)
-            if m and (m.group(1) or (i > 0 and tokens[i - 1].isdigit())):
-                begin = scan.token_starts[i - 1] if not m.group(1) else start
-                end = begin + len(text[begin : m.end()].rstrip(" ,"))
-                scan.add("address", begin, end, "street_address", True)
 
 
 def _example_nearby(text: str, position: int) -> bool:
@@ -1971,6 +2024,7 @@ _IMPLIED_SELF = frozenset(
      "relapsed", "woke", "feeling", "felt", "post-op", "postop", "starting", "stopped", "quit",
      "switched", "upped", "went", "broke", "owed", "borrowed", "waiting", "scheduled", "booked"}
 )  # fmt: skip
+_IMPLIED_OPENERS = _IMPLIED_SELF | _RELATIONS
 # "the oncologist said ...", "MRI showed ...", "biopsy came back ...": a clinician or a test
 # reporting on someone is a patient's record, even with no "I" or "my" in the sentence.
 _CLINICAL_REPORT_VERBS = frozenset(
@@ -2024,14 +2078,17 @@ def _scan_topics(
     # "Diagnosed with ADHD at 34", "Started on Vyvanse", "Owe 3k on my card":
     # a sentence opening on such a verb speaks about the writer.
     implied: list[int] = []
-    if tokens:
-        starts = scan.token_starts
-        sentence_starts = [0] + [bisect_left(starts, b) for b in boundaries]
-        implied = [
-            i
-            for i in sentence_starts
-            if i < len(tokens) and (tokens[i] in _IMPLIED_SELF or tokens[i] in _RELATIONS)
-        ]
+    starts = scan.token_starts
+    # A token opens a sentence once for the start of the text (token 0) and once for
+    # every sentence end between the token before it and itself.
+    for i in compress(count(), map(_IMPLIED_OPENERS.__contains__, tokens)):
+        opened = bisect_right(boundaries, starts[i])
+        if i:
+            opened -= bisect_right(boundaries, starts[i - 1])
+        else:
+            opened += 1
+        if opened:
+            implied.extend([i] * opened)
     signals["implied_self"] = len(implied)
     reported = [
         i
@@ -2098,8 +2155,8 @@ def _scan_topics(
             if not _overlaps(added, start, end) and anchored(bisect_left(starts, start)):
                 added.append((start, end))
                 scan.add("financial", start, end, "money_anchored", False)
-    if _DIGIT_RE.search(text) and ("mg" in text or "ml" in text or "units" in text or "mcg" in text
-                                   or "iu" in text.lower()):  # fmt: skip
+    if scan.numeric_tokens and ("mg" in text or "ml" in text or "units" in text or "mcg" in text
+                                or "iu" in scan.lowered):  # fmt: skip
         starts = scan.token_starts
         for m in _anchored(_DOSAGE_RE, text, scan.number_starts):
             signals["dosage"] += 1
@@ -2150,32 +2207,46 @@ def scan(text: str) -> Scan:
         lowered = "".join(c.lower()[:1] for c in text)
     if "’" in lowered:
         lowered = lowered.replace("’", "'")  # one character for one: offsets hold
-    result.tokens = _TOKEN_RE.findall(lowered)
     if "_" in text:
         # Split snake_case and ENV_VAR names so "DB_PASSWORD" reads as a label.
-        result.tokens = [part for tok in result.tokens for part in tok.split("_") if part]
-    result.lowered = lowered
-    result.locate_tokens()
-    result.long_chunks = [chunk for chunk in text.split() if len(chunk) >= 16]
-    hits = _phrase_hits(result.tokens)
+        result.tokens = [part for tok in _TOKEN_RE.findall(lowered) for part in tok.split("_") if part]
+        result.lowered = lowered
+        result.locate_tokens()
+    else:
+        # split() with the token group returns [gap, token, gap, token, ..., gap]; the
+        # running total of the piece lengths gives every token's offset, all in C.
+        pieces = _TOKEN_SPLIT_RE.split(lowered)
+        result.tokens = pieces[1::2]
+        result.token_starts = list(accumulate(map(len, pieces)))[:-1:2]
+        result.lowered = lowered
+    tokens = result.tokens
+    chunks = text.split()
+    result.long_chunks = list(compress(chunks, map((16).__le__, map(len, chunks))))
+    hits = _phrase_hits(tokens)
     positions: dict[str, list[int]] = {}
     spans: dict[str, list[tuple[int, int]]] = {}
     labels: dict[tuple[int, str], int] = {}
     topics: list[tuple[int, int, str]] = []
-    for i, size, kind in hits:
-        if kind in _POSITION_KINDS:
-            positions.setdefault(kind, []).append(i)
-            if kind in _SPAN_KINDS:
-                spans.setdefault(kind, []).append((result.token_starts[i], result.token_end(i + size - 1)))
-        elif kind[:2] == "l:":
+    role = _KIND_ROLE
+    for hit in hits:
+        i, size, kind = hit
+        r = role[kind]
+        if r == 2:
             # Keep only the longest label of each kind starting at a token.
             if size > labels.get((i, kind), 0):
                 labels[(i, kind)] = size
+        elif r == 3:
+            topics.append(hit)
         else:
-            topics.append((i, size, kind))
+            positions.setdefault(kind, []).append(i)
+            if r == 1:
+                spans.setdefault(kind, []).append((result.token_starts[i], result.token_end(i + size - 1)))
     result.kind_positions = positions
     result.kind_spans = spans
-    result.numeric_tokens = [i for i, t in enumerate(result.tokens) if t[0] in _DIGIT_CHARS]
+    n_digits = count_digits(text)
+    if n_digits:
+        first_chars = map(itemgetter(0), tokens)
+        result.numeric_tokens = list(compress(count(), map(_DIGIT_CHARS.__contains__, first_chars)))
     if result.numeric_tokens:
         # Where a number may begin: each number token, and the sign or bracket before it.
         starts = result.token_starts
@@ -2186,7 +2257,6 @@ def scan(text: str) -> Scan:
                 number_starts.append(s - 1)
             number_starts.append(s)
         result.number_starts = number_starts
-    n_digits = count_digits(text)
 
     taken: list[tuple[int, int]] = []
     _scan_keys(text, result)

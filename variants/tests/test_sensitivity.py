@@ -416,3 +416,50 @@ def test_artifact_from_another_feature_config_is_refused(trained_dir: Path, tmp_
     (copy / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="feature config"):
         load_classifier(copy)
+
+
+# -- inference shortcuts give the reference answers ---------------------------------
+
+
+def test_classify_scores_equal_the_reference_feature_path(classifier) -> None:
+    """`classify` scores n-grams without building their set; the answer must not change."""
+    from variants.sensitivity import features as F
+
+    prompts = [p for p, _ in SENSITIVE_PROMPTS] + NON_SENSITIVE_PROMPTS
+    prompts += [
+        "",
+        "ok",
+        "DB_PASSWORD=Tr0ub4dor&3 and REDIS_URL for the staging_box",
+        "the the the the diabetes diabetes the the",
+        "İstanbul ǅ ß " * 40,
+        " ".join(f"word{i} unseenword{i % 7}" for i in range(400)),
+    ]
+    for prompt in prompts:
+        reference = classifier.score_features(F.extract(prompt))
+        assert classifier.classify(prompt).score == pytest.approx(reference, abs=1e-12), prompt
+
+
+def test_ngram_scorer_counts_each_distinct_gram_once() -> None:
+    from variants.sensitivity import features as F
+
+    tokens = ["diabetes", "diabetes", "and", "diabetis", "and", "diabetes"]
+    grams = F.ngrams(tokens)
+    weights = {gram: float(k + 1) for k, gram in enumerate(sorted(grams, key=F.gram_name))}
+    weights[("never", "seen")] = 100.0
+    total, count = F.NgramScorer(weights).score(tokens)
+    assert count == len(grams)
+    assert total == sum(weights[g] for g in grams)
+
+
+def test_military_addresses_are_read_as_the_full_pattern_reads_them() -> None:
+    from variants.sensitivity.patterns import _MILITARY_POST_RE, _military_posts
+
+    texts = [
+        "Ship to PSC 1234, Box 5678 APO AE 09012 please, or Unit 2050 Box 4190 APO AP 96278.",
+        "USNS Comfort, FPO AA 34090 and then DPO AE 09498-0001 and XAPO AE 12345",
+        "Unit   45, Box 9\nAPO AE 09012; CMR 480 Box 1234, APO AE 09128",
+        "no military post here, just APO and a PSC",
+    ]
+    for text in texts:
+        assert _military_posts(text) == [m.span() for m in _MILITARY_POST_RE.finditer(text)]
+    assert _military_posts(texts[0])
