@@ -41,8 +41,10 @@ from inference.split.dataplane import frame_message, live_nodes
 
 logger = logging.getLogger(__name__)
 
-# Every node that ever served adds itself here; a member without a heartbeat is not a peer.
-NODES_KEY = "split:nodes"
+# Sorted set of node names scored by when each last beat; a member without a current
+# heartbeat is not a peer, and one not seen for FORGET_AFTER_S is dropped.
+NODES_KEY = "split:nodes:seen"
+FORGET_AFTER_S = 3600.0
 PROBE_REPLY_PREFIX = "split:probe-reply:"
 # Round trips per measurement: medians of a few drop the odd scheduling hiccup.
 PINGS = 5
@@ -139,18 +141,26 @@ def answer_probe(client, value: bytes) -> bool:
 
 
 def register_node(client, name: str) -> None:
-    """Add ``name`` to the nodes peers look for (its heartbeat says whether it is alive)."""
-    client.sadd(NODES_KEY, name)
+    """Record ``name`` as seen now among the nodes peers look for (refreshed with each beat)."""
+    client.zadd(NODES_KEY, {name: time.time()})
 
 
 def unregister_node(client, name: str) -> None:
     """Remove a node that stops cleanly from the peers others probe."""
-    client.srem(NODES_KEY, name)
+    client.zrem(NODES_KEY, name)
 
 
 def live_peers(client, name: str) -> list[str]:
-    """Return the other registered nodes whose heartbeat is current, sorted."""
-    members = sorted(m.decode() if isinstance(m, bytes) else str(m) for m in client.smembers(NODES_KEY))
+    """Return the other registered nodes whose heartbeat is current, sorted.
+
+    Names not seen for ``FORGET_AFTER_S`` (killed nodes, short-lived test nodes) are
+    dropped from the registry on the way.
+    """
+    pipe = client.pipeline()
+    pipe.zremrangebyscore(NODES_KEY, "-inf", time.time() - FORGET_AFTER_S)
+    pipe.zrange(NODES_KEY, 0, -1)
+    _, raw = pipe.execute()
+    members = sorted(m.decode() if isinstance(m, bytes) else str(m) for m in raw)
     others = [m for m in members if m != name]
     return [peer for peer, beat in live_nodes(client, others).items() if beat is not None]
 

@@ -303,6 +303,7 @@ def heartbeat_loop(name: str, url: str, server: NodeServer, stop: threading.Even
             payload = dict(server.status(), utilisation=round(utilisation, 4))
             try:
                 client.set(heartbeat_key(name), json.dumps(payload), px=HEARTBEAT_TTL_MS)
+                register_node(client, name)
             except Exception:  # Redis restarting: keep trying, the key just expires meanwhile
                 logger.warning("heartbeat failed", exc_info=True)
         try:
