@@ -81,6 +81,8 @@ SIGNAL_FEATURES: tuple[str, ...] = (
     "question_mark_end", "question_marks", "example_cue", "code_cue", "env_reference",
 )  # fmt: skip
 
+_SIGNAL_INDEX = {name: k for k, name in enumerate(SIGNAL_FEATURES)}
+
 # Categories whose mere cue (not a validated value) is the evidence.
 SOFT_CATEGORIES = frozenset({"person_name", "financial", "health", "location"})
 
@@ -229,7 +231,13 @@ def _log1p(value: int | float) -> float:
 def dense_features(text: str, result: Scan) -> list[float]:
     """Return the dense block in `DENSE_NAMES` order."""
     signals = result.signals
-    values = [_log1p(signals.get(name, 0)) for name in SIGNAL_FEATURES]
+    # Most signals are zero: fill in only those a recogniser counted.
+    values = [0.0] * len(SIGNAL_FEATURES)
+    index = _SIGNAL_INDEX
+    for name, count in signals.items():
+        k = index.get(name)
+        if k is not None and count > 0:
+            values[k] = math.log1p(count)
 
     strong = {c: 0 for c in CATEGORIES}
     cats = {c: 0 for c in CATEGORIES}

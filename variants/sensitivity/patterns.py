@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate, compress, count
 from operator import itemgetter
+from typing import NamedTuple
 
 from . import lexicon
 
@@ -55,8 +56,7 @@ CATEGORIES: tuple[str, ...] = (
 SCAN_CAP_CHARS = 100_000
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
+class Evidence(NamedTuple):
     """One finding; `strong` means a validated identifier, not a mere cue."""
 
     category: str
@@ -857,7 +857,9 @@ _CONTEXT_CARD_RE = re.compile(
 )
 _SSN_RE = re.compile(r"\d{3}([- ]?)\d{2}\1\d{4}(?![\w-])")
 _CONTEXT_SSN_RE = re.compile(r"ssn|ss#|social|socsec|\btin\b|itin|taxpayer")
-_IBAN_RE = re.compile(r"[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}(?![\w])")
+# Patterns that run over the whole text open on a single character class where they can
+# ("[A-Z][A-Z]", not "[A-Z]{2}"): the regex engine then skips to the next possible start in C.
+_IBAN_RE = re.compile(r"[A-Z][A-Z]\d\d(?:[ ]?[A-Z0-9]){11,30}(?![\w])")
 _NINO_RE = re.compile(r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
 _NINO_BAD_PREFIX = frozenset({"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"})
 _API_KEY_PREFIXES = (
@@ -987,7 +989,7 @@ _PO_BOX_RE = re.compile(r"\bp\.?\s?o\.?\s?box\s+\d{1,7}\b", re.IGNORECASE)
 _PO_BOX_GATE_RE = re.compile(r"box\s+\d")
 # The APO/FPO/DPO line alone, which every military address ends with; a match of
 # the whole pattern starts there or at one of _MILITARY_POST_STARTS before it.
-_MILITARY_POST_CORE_RE = re.compile(r"\b[ADF]PO\s+A[AEP]\s+\d{5}\b")
+_MILITARY_POST_CORE_RE = re.compile(r"[ADF](?<!\w[ADF])PO\s+A[AEP]\s+\d{5}\b")
 _MILITARY_POST_STARTS = ("PSC", "CMR", "Unit", "USN", "USS", "USC")
 _GPS_RE = re.compile(r"[-+]?\d{1,2}\.\d{3,}\s*°?\s*[NSns]?\s*,\s*[-+]?\d{1,3}\.\d{3,}\s*°?\s*[EWew]?")
 _GPS_GATE_RE = re.compile(r"\.\d{3}")
@@ -1014,7 +1016,8 @@ _DOSAGE_RE = re.compile(
 )
 _SEVEN_DIGITS_RE = re.compile(r"[+(]?\s?(?:\d[\s.()/-]{0,2}){7}")
 _DIGIT_CHARS = frozenset("0123456789")
-_SENTENCE_END_RE = re.compile(r"[.!?;]\s|\n")
+# "[.!?;]\s|\n", opening on one character class.
+_SENTENCE_END_RE = re.compile(r"[.!?;\n](?:(?<=\n)|\s)")
 _PLACEHOLDER_VALUE_RE = re.compile(
     r"(?:your|my|<|\[|\{|\$|%|x{3,}|\*{3,}|\.{3}|changeme|example|sample|dummy|test|fake|"
     r"redacted|placeholder|todo|none|null|undefined|secret|password|token|api|key|env|"
@@ -1418,7 +1421,9 @@ def _scan_devices(text: str, scan: Scan) -> None:
     if text.count(" ") >= 5 and "mac" in scan.lowered:
         # "MAC 00 1A 2B 3C 4D 5E": spaced octets count only after the word MAC and
         # with a hex letter among them, so spaced digit groups stay phone-like.
-        for m in _MAC_SPACED_RE.finditer(text):
+        # A match holds hex digits and spaces only, so none before the first "mac" can
+        # reach past it, and those cannot have "mac" before them: start there.
+        for m in _MAC_SPACED_RE.finditer(text, scan.lowered.find("mac")):
             value = m.group()
             compact = value.replace(" ", "").lower()
             if compact.isdigit() or "mac" not in scan.lowered[max(0, m.start() - 40) : m.start()]:
@@ -2169,6 +2174,25 @@ _GENERIC_OPENERS = tuple(
 )
 
 
+# Rarer characters first: a marker holding one is looked for only when the text holds
+# that character, a one-character search far cheaper than a substring search.
+_MARKER_GATE_CHARS = "`#${}<=*_;("
+
+
+def _marker_gates(markers: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Return (gate character or "", marker) for each marker."""
+    return tuple((next((c for c in _MARKER_GATE_CHARS if c in m), ""), m) for m in markers)
+
+
+_CODE_MARKER_GATES = _marker_gates(_CODE_MARKERS)
+_ENV_REFERENCE_MARKER_GATES = _marker_gates(_ENV_REFERENCE_MARKERS)
+
+
+def _count_markers(sample: str, gated: tuple[tuple[str, str], ...]) -> int:
+    """Return how many of the markers occur in `sample`."""
+    return sum(1 for gate, marker in gated if gate in sample and marker in sample)
+
+
 def _scan_context(text: str, scan: Scan) -> None:
     """Signals about the prompt as a whole: question form, code, references."""
     signals = scan.signals
@@ -2179,8 +2203,8 @@ def _scan_context(text: str, scan: Scan) -> None:
         signals["question_mark_end"] = 1
     signals["question_marks"] = text.count("?")
     sample = text[:20_000]
-    signals["code_cue"] = sum(map(sample.__contains__, _CODE_MARKERS))
-    signals["env_reference"] = sum(map(sample.__contains__, _ENV_REFERENCE_MARKERS))
+    signals["code_cue"] = _count_markers(sample, _CODE_MARKER_GATES)
+    signals["env_reference"] = _count_markers(sample, _ENV_REFERENCE_MARKER_GATES)
 
 
 def count_digits(text: str) -> int:
