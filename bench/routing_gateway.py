@@ -427,9 +427,9 @@ def _measure(
         # A shared machine's capacity drifts: step down until the offered rate is kept up with.
         for _ in range(SUSTAINED_TRIES if achieved < 0.95 * RATE_RPS else 0):
             rate = max(1.0, round(SUSTAINED_SHARE * achieved, 1))
-            count = int(rate * duration_s)
-            print(f"[gateway] sustained run: {count} requests at {rate} req/s ...", flush=True)
-            sustained = _load(base_url, info["token"], count=count, rate_rps=rate)
+            sustained_count = int(rate * duration_s)
+            print(f"[gateway] sustained run: {sustained_count} requests at {rate} req/s ...", flush=True)
+            sustained = _load(base_url, info["token"], count=sustained_count, rate_rps=rate)
             sustained["offered_rps"] = rate
             achieved = len(sustained["samples"]) / sustained["elapsed_s"]
             if achieved >= 0.95 * rate:
