@@ -26,7 +26,7 @@ from itertools import pairwise
 
 from .patterns import CATEGORIES, Scan, scan
 
-FEATURE_VERSION = "sens-features-9"
+FEATURE_VERSION = "sens-features-10"
 
 # N-grams are taken from the first this-many tokens only: the cost of a call
 # stays bounded while patterns still scan the whole (capped) text.
@@ -46,7 +46,7 @@ SIGNAL_FEATURES: tuple[str, ...] = (
     "phone", "phone_intl", "phone_local", "phone_generic", "phone_ctx", "phone_tollfree",
     "phone_fictional",
     # government ids
-    "ssn", "ssn_ctx", "ssn_label", "ssn_invalid", "ssn_example", "gov_id", "gov_id_invalid",
+    "ssn", "ssn_ctx", "ssn_label", "ssn_invalid", "ssn_example", "itin", "gov_id", "gov_id_invalid",
     "gov_id_placeholder", "gov_label_on_number", "gov_id_unverified", "nino",
     # payment and banking
     "card", "card_ctx", "card_test", "card_invalid", "luhn_number", "cvv", "card_expiry",
@@ -71,7 +71,7 @@ SIGNAL_FEATURES: tuple[str, ...] = (
     # health and money
     "health_term", "health_term_anchored", "clinical_term", "clinical_term_anchored",
     "health_value", "health_value_generic", "health_disclosure", "financial_disclosure",
-    "dosage", "dosage_anchored", "med_context", "clinical_report",
+    "dosage", "dosage_anchored", "dosage_regimen", "treatment_cycle", "med_context", "clinical_report",
     "medical_record_number",
     "finance_term",
     "finance_term_anchored", "money", "money_anchored", "credit_score_value",

@@ -65,6 +65,24 @@ HEALTH_CONDITIONS: tuple[str, ...] = (
     "back pain", "stomach pain", "bleeding heavily", "blood in my", "nosebleeds",
 )
 
+# Treatments given in rounds or sessions, and organ function a specialist reports on.
+HEALTH_TREATMENTS: tuple[str, ...] = (
+    "ect session", "ect sessions", "ect treatment", "ect treatments", "electroconvulsive",
+    "electroshock", "ketamine infusion", "immunotherapy", "radiotherapy", "dialysis",
+    "hemodialysis", "haemodialysis", "transfusion", "plasmapheresis", "ivf", "egg retrieval",
+    "embryo transfer", "iui", "chemo round", "chemo cycle", "folfox", "folfirinox", "r-chop",
+    "kidney function", "liver function", "lung function", "thyroid function", "heart function",
+    "detox", "rehab", "inpatient rehab", "outpatient program", "slipped disc", "herniated disc",
+)
+# Statements about being off work ill: a disclosure once tied to the writer.
+SICK_LEAVE_PHRASES: tuple[str, ...] = (
+    "calling in sick", "call in sick", "called in sick", "call out sick", "calling out sick",
+    "off sick", "out sick", "home sick", "sick day", "sick days", "sick note", "fit note",
+    "doctor's note", "doctors note", "signed off sick", "signed me off", "signed off work",
+    "off work sick", "too sick to", "came down with", "come down with", "bedridden",
+    "laid up", "throwing up", "food poisoning", "stomach bug", "migraine attack",
+)
+
 # Medications and medical products; brand and generic names.
 HEALTH_MEDICATIONS: tuple[str, ...] = (
     "metformin", "insulin", "ozempic", "wegovy", "mounjaro", "semaglutide", "jardiance",
@@ -90,6 +108,12 @@ HEALTH_MEDICATIONS: tuple[str, ...] = (
     "zofran", "ondansetron", "vyvanse", "topamax", "plaquenil", "keppra", "singulair",
     "trulicity", "farxiga", "zepbound", "latuda", "buspar", "ambien", "norco", "lasix",
     "coumadin", "nexium", "flonase", "symbicort", "spiriva", "entresto", "imitrex",
+    "lantus", "levemir", "tresiba", "toujeo", "basaglar", "novolog", "novorapid", "humalog",
+    "fiasp", "apidra", "victoza", "saxenda", "byetta", "glipizide", "januvia", "invokana",
+    "depakote", "tegretol", "clozapine", "zyprexa", "risperdal", "effexor xr", "pristiq",
+    "hydroxyzine", "propranolol", "clonidine", "guanfacine", "intuniv", "dexamphetamine",
+    "elvanse", "modafinil", "sumatriptan", "rizatriptan", "nurtec", "aimovig", "emgality",
+    "botox injections", "keytruda", "opdivo", "xeloda", "letrozole", "anastrozole", "tagrisso",
 )
 
 # Clinical measurements and care settings: a value or a visit next to one

@@ -178,6 +178,16 @@ def ssn_valid(area: str, group: str, serial: str) -> bool:
     return group != "00" and serial != "0000"
 
 
+def itin_valid(area: str, group: str, serial: str) -> bool:
+    """Return True for an IRS individual taxpayer number's shape: 9XX, group 50-65, 70-88, 90-92 or 94-99."""
+    if not (len(area) == 3 and len(group) == 2 and len(serial) == 4):
+        return False
+    if not (area + group + serial).isdigit() or area[0] != "9":
+        return False
+    g = int(group)
+    return 50 <= g <= 65 or 70 <= g <= 88 or 90 <= g <= 92 or 94 <= g <= 99
+
+
 def aba_routing_valid(digits: str) -> bool:
     """Return True for a 9-digit US routing number with a correct ABA checksum."""
     if len(digits) != 9 or not digits.isdigit() or digits == "000000000":
@@ -383,7 +393,11 @@ def _register(kind: str, phrases: tuple[str, ...] | list[str]) -> None:
                 kinds.append(kind)
 
 
-_register("health_term", lexicon.HEALTH_CONDITIONS + lexicon.HEALTH_MEDICATIONS)
+_register(
+    "health_term",
+    lexicon.HEALTH_CONDITIONS + lexicon.HEALTH_MEDICATIONS + lexicon.HEALTH_TREATMENTS
+    + lexicon.SICK_LEAVE_PHRASES,
+)  # fmt: skip
 _register("clinical_term", lexicon.HEALTH_CLINICAL)
 _register("finance_term", lexicon.FINANCIAL_TERMS)
 _register("public_figure", lexicon.PUBLIC_FIGURES)
@@ -583,27 +597,49 @@ _register("years_old", ("years old", "year old", "yrs old", "year-old", "years-o
 
 
 def _typo_variants(word: str) -> set[str]:
-    """Return `word` with one letter dropped or two neighbours swapped."""
+    """Return `word` with one letter dropped, doubled, or swapped with its neighbour."""
     variants = {word[:i] + word[i + 1 :] for i in range(len(word))}
     variants |= {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)}
+    variants |= {word[: i + 1] + word[i:] for i in range(len(word))}
     variants.discard(word)
     return variants
 
 
-def _register_typos(minimum_length: int = 6) -> None:
-    """Register one-edit misspellings of longer single-word cues under the same kinds.
+def _register_typos(single_minimum: int = 6, phrase_word_minimum: int = 5) -> None:
+    """Register one-edit misspellings of cue words under the same kinds.
 
-    "pasword", "diabeets", "mortage" then read like the real word. Variants
-    that are words themselves (or other cues) are skipped.
+    "pasword", "diabeets", "mortage" then read like the real word, and so do
+    phrases with one misspelt word ("pin numbr", "social securty", "date of brith").
+    Built once into the phrase table, so a lookup costs nothing more. Variants
+    that are words themselves (or other cues) are skipped; in a phrase (labels
+    only) one word at a time is misspelt, and only words of `phrase_word_minimum`
+    letters or more.
     """
     known = set(_PHRASES)
     for key, kinds in list(_PHRASES.items()):
-        if " " in key or len(key) < minimum_length or not key.isalpha():
-            continue
         wanted = [k for k in kinds if k in _TYPO_KINDS]
         if not wanted:
             continue
-        for variant in _typo_variants(key):
+        words = key.split()
+        if len(words) > 1:
+            # Misspelt phrases only for labels: topic phrases are many, and their
+            # single words already carry typo variants.
+            wanted = [k for k in wanted if k[:2] == "l:"]
+            if not wanted:
+                continue
+        if len(words) == 1:
+            if len(key) < single_minimum or not key.isalpha():
+                continue
+            variants = _typo_variants(key)
+        else:
+            variants = set()
+            for k, word in enumerate(words):
+                if len(word) < phrase_word_minimum or not word.isalpha():
+                    continue
+                for variant in _typo_variants(word):
+                    if variant not in _COMMON and variant not in _FIRST_NAMES:
+                        variants.add(" ".join([*words[:k], variant, *words[k + 1 :]]))
+        for variant in variants:
             if variant in known or variant in _COMMON or variant in _FIRST_NAMES:
                 continue
             for kind in wanted:
@@ -612,10 +648,13 @@ def _register_typos(minimum_length: int = 6) -> None:
                     _PHRASES[variant].append(kind)
 
 
-# Kinds whose single-word cues get typo variants.
+# Kinds whose cue words get typo variants.
 _TYPO_KINDS = frozenset(
     {"health_term", "clinical_term", "finance_term", "l:password", "l:gov", "l:account",
-     "l:dob", "l:serial", "l:address_cue", "l:credit_score", "l:med_context", "l:money_label"}
+     "l:dob", "l:serial", "l:address_cue", "l:credit_score", "l:med_context", "l:money_label",
+     "l:pin", "l:otp", "l:secret", "l:ssn_ctx", "l:routing", "l:imei", "l:cvv", "l:expiry",
+     "l:health_value", "l:login", "l:mrn", "l:gov_nhs", "l:gov_aadhaar", "l:gov_sin",
+     "l:sort_code", "l:swift", "l:last4", "l:birth_year"}
 )  # fmt: skip
 _register_typos()
 
@@ -857,6 +896,7 @@ _CONTEXT_CARD_RE = re.compile(
 )
 _SSN_RE = re.compile(r"\d{3}([- ]?)\d{2}\1\d{4}(?![\w-])")
 _CONTEXT_SSN_RE = re.compile(r"ssn|ss#|social|socsec|\btin\b|itin|taxpayer")
+_CONTEXT_ITIN_RE = re.compile(r"itin|\btin\b|taxpayer|\btax|\birs\b|w-?7\b|1040")
 # Patterns that run over the whole text open on a single character class where they can
 # ("[A-Z][A-Z]", not "[A-Z]{2}"): the regex engine then skips to the next possible start in C.
 _IBAN_RE = re.compile(r"[A-Z][A-Z]\d\d(?:[ ]?[A-Z0-9]){11,30}(?![\w])")
@@ -1216,7 +1256,14 @@ def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits:
             digits = _digits(raw)
             taken.append((start, end))
             if not ssn_valid(digits[:3], digits[3:5], digits[5:]):
-                signals["ssn_invalid"] += 1
+                # An ITIN (9XX-7X-XXXX) is a tax ID in the SSN's shape: one with a tax
+                # word nearby is a disclosure; without one it stays an invalid SSN.
+                if itin_valid(digits[:3], digits[3:5], digits[5:]) and _CONTEXT_ITIN_RE.search(
+                    _window(text, start, end, 50)
+                ):
+                    scan.add("government_id", start, end, "itin", True)
+                else:
+                    signals["ssn_invalid"] += 1
             elif digits in EXAMPLE_SSNS:
                 signals["ssn_example"] += 1
             else:
@@ -2167,6 +2214,115 @@ def _scan_topics(
             signals["dosage"] += 1
             if anchored(bisect_left(starts, m.start())):
                 scan.add("health", m.start(), m.end(), "dosage_anchored", False)
+    if scan.numeric_tokens:
+        _scan_regimens(text, scan)
+    if not _CYCLE_WORDS.isdisjoint(tokens):
+        _scan_treatment_cycles(scan)
+
+
+# "20 units of Lantus", "2 puffs of Symbicort", "50mg sertraline": an amount, a unit and
+# a drug-like word: someone's regimen, whoever takes it.
+_REGIMEN_RE = re.compile(
+    r"\d{1,4}(?:[.,]\d{1,2})?\s?(?:mg|mcg|µg|ug|ml|iu|units?|u|milligrams?|micrograms?|puffs?|"
+    r"tablets?|tabs?|pills?|capsules?|caps|drops|sachets?|patch(?:es)?|injections?|shots?|jabs?)\b"
+    r"\s+(?:of\s+)?(?:(?:my|his|her|their|the|your)\s+)?([A-Za-z][A-Za-z-]{3,30})",
+    re.IGNORECASE,
+)
+_DRUG_SUFFIXES = (
+    "in", "ol", "ide", "pam", "lam", "mab", "nib", "pril", "sartan", "statin", "formin",
+    "xetine", "triptan", "azole", "cillin", "mycin", "cycline", "floxacin", "one", "ine",
+    "ate", "zepam", "tide", "glutide", "gliptin", "flozin", "afil", "olol", "dipine", "pine",
+)  # fmt: skip
+_NOT_DRUGS = frozenset(
+    {"water", "coffee", "tea", "milk", "juice", "protein", "sugar", "caffeine", "alcohol",
+     "each", "every", "daily", "twice", "once", "per", "a", "an", "in", "at", "for", "with",
+     "and", "or", "before", "after", "medicine", "medication", "dose", "this", "that", "solution",
+     "saline", "routine", "online", "machine", "engine", "line", "time", "wine", "gasoline",
+     "vaccine", "vitamin", "nicotine", "morning", "evening", "bedtime", "night"}
+)  # fmt: skip
+
+
+def _drug_like(word: str, capitalised: bool) -> bool:
+    low = word.lower()
+    if low in _NOT_DRUGS or low in _COMMON:
+        return False
+    kinds = _PHRASES.get(low)
+    if kinds and "health_term" in kinds:
+        return True
+    return capitalised or low.endswith(_DRUG_SUFFIXES)
+
+
+_REGIMEN_UNITS = frozenset(
+    {"mg", "mcg", "µg", "ug", "ml", "iu", "unit", "units", "u", "milligram", "milligrams",
+     "microgram", "micrograms", "puff", "puffs", "tablet", "tablets", "tab", "tabs", "pill",
+     "pills", "capsule", "capsules", "caps", "drops", "sachet", "sachets", "patch", "patches",
+     "injection", "injections", "shot", "shots", "jab", "jabs"}
+)  # fmt: skip
+_DIGITS_AND_SEPARATORS = "0123456789.,"
+
+
+def _scan_regimens(text: str, scan: Scan) -> None:
+    tokens = scan.tokens
+    n = len(tokens)
+    starts: list[int] = []
+    # Only numbers with a unit right after them ("20 units", "50mg") can start a regimen.
+    for i in scan.numeric_tokens:
+        unit = tokens[i].lstrip(_DIGITS_AND_SEPARATORS) or (tokens[i + 1] if i + 1 < n else "")
+        if unit in _REGIMEN_UNITS:
+            if i and tokens[i - 1].isdigit() and text[scan.token_end(i - 1)] in ".,":
+                starts.append(scan.token_starts[i - 1])  # "1.5 mg": the number starts earlier
+            starts.append(scan.token_starts[i])
+    for m in _anchored(_REGIMEN_RE, text, starts):
+        word = m.group(1)
+        if _drug_like(word, word[:1].isupper()):
+            scan.add("health", m.start(), m.end(1), "dosage_regimen", False)
+
+
+# "chemo round 4 of 6", "cycle 3/8", "my third ECT session", "2nd round of radiation".
+_CYCLE_WORDS = frozenset(
+    {"round", "rounds", "cycle", "cycles", "session", "sessions", "course", "infusion",
+     "infusions", "treatment", "treatments", "fraction", "fractions", "dose", "doses", "shot",
+     "injection", "injections"}
+)  # fmt: skip
+_TREATMENT_WORDS = frozenset(
+    {"chemo", "chemotherapy", "radiation", "radiotherapy", "ect", "electroconvulsive",
+     "dialysis", "hemodialysis", "immunotherapy", "infusion", "infusions", "ivf", "iui",
+     "physio", "physiotherapy", "therapy", "rehab", "ketamine", "tms", "transfusion",
+     "plasmapheresis", "folfox", "folfirinox", "keytruda", "opdivo", "herceptin", "biologic",
+     "remicade", "ocrevus", "entyvio", "humira", "stelara", "rituximab", "iron", "b12",
+     "botox", "steroid", "steroids", "antibiotics", "ozempic", "wegovy", "mounjaro", "chemo's",
+     "radiotherapy's", "proton", "brachytherapy", "cbt", "emdr", "counselling", "counseling"}
+)  # fmt: skip
+_ORDINAL_WORDS = frozenset(
+    {"first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+     "tenth", "eleventh", "twelfth", "last", "final", "next", "another", "latest", "1st", "2nd",
+     "3rd"}
+)  # fmt: skip
+_ORDINAL_RE = re.compile(r"\d{1,2}(?:st|nd|rd|th)")
+
+
+def _scan_treatment_cycles(scan: Scan) -> None:
+    tokens = scan.tokens
+    n = len(tokens)
+    for i in compress(count(), map(_CYCLE_WORDS.__contains__, tokens)):
+        window = tokens[max(0, i - 4) : i + 6]
+        if _TREATMENT_WORDS.isdisjoint(window):
+            continue
+        first = last = i
+        nxt = tokens[i + 1] if i + 1 < n else ""
+        if nxt.isdigit() and len(nxt) <= 2:
+            # "round 4 of 6", "cycle 3/8", "session 2"
+            last = i + 1
+            if i + 3 < n and tokens[i + 2] == "of" and tokens[i + 3].isdigit():
+                last = i + 3
+        else:
+            for j in (i - 1, i - 2):
+                if j >= 0 and (tokens[j] in _ORDINAL_WORDS or _ORDINAL_RE.fullmatch(tokens[j])):
+                    first = j
+                    break
+            else:
+                continue
+        scan.add("health", scan.token_starts[first], scan.token_end(last), "treatment_cycle", False)
 
 
 _GENERIC_OPENERS = tuple(

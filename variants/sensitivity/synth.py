@@ -115,6 +115,35 @@ class _Slots(dict):
             return self[key]
         if key == "nino":
             return v.nino()
+        if key == "itin":
+            return v.itin(sep=v.choice(("-", "-", "-", " ")))
+        if key == "itin_label":
+            return v.choice(("ITIN", "itin", "tax ID", "taxpayer ID", "TIN", "individual taxpayer number",
+                             "tax id number"))  # fmt: skip
+        if key == "insulin":
+            return v.choice(T.INSULINS)
+        if key == "units":
+            return str(r.randrange(4, 60))
+        if key == "regimen_unit":
+            return v.choice(("units", "units", "mg", "puffs", "tablets", "mcg", "ml"))
+        if key == "treatment":
+            return v.choice(T.TREATMENTS)
+        if key == "session_word":
+            return v.choice(("round", "cycle", "session", "infusion", "treatment", "course"))
+        if key == "ordinal":
+            return v.choice(("first", "second", "third", "fourth", "fifth", "last", "final",
+                             "2nd", "3rd", "4th", "6th", "next"))  # fmt: skip
+        if key == "round_n":
+            n = r.randrange(1, 8)
+            self["round_m"] = str(n + r.randrange(0, 8))
+            return str(n)
+        if key == "round_m":
+            self["round_n"]  # draws the pair
+            return self["round_m"]
+        if key == "sick_reason":
+            return v.choice(T.SICK_REASONS)
+        if key == "pct":
+            return str(r.randrange(12, 70))
         # A quarter of these carry a wrong check digit: people mistype their own
         # numbers, and a labelled ID is a disclosure either way (unlike an SSN
         # the SSA never issues, which is a trap).
@@ -305,7 +334,9 @@ _CUE_WORDS = frozenset(
      "username", "verification", "routing", "serial", "overdrawn", "collections", "therapist",
      "psychiatrist", "oncologist", "cardiologist", "biopsy", "chemo", "pension", "income",
      "bankruptcy", "behind", "loans", "debt", "card", "expiry", "birth", "mobile", "wifi",
-     "combination", "keypad", "token", "secret", "device", "laptop", "tablet", "apartment"}
+     "combination", "keypad", "token", "secret", "device", "laptop", "tablet", "apartment",
+     "units", "session", "round", "cycle", "sick", "kidney", "function", "taxpayer", "migraine",
+     "radiation", "dialysis", "nephrologist", "injects", "infusion", "treatment"}
 )  # fmt: skip
 
 

@@ -432,6 +432,12 @@ class Values:
             return "CPF", f"{self.digits(3)}.{self.digits(3)}.{self.digits(3)}-{self.digits(2)}"
         return "TFN", f"{self.digits(3)} {self.digits(3)} {self.digits(3)}"
 
+    def itin(self, sep: str = "-") -> str:
+        """Return an IRS individual taxpayer number: 9XX, group 50-65/70-88/90-92/94-99."""
+        r = self.rng
+        group = r.choice((*range(50, 66), *range(70, 89), 90, 91, 92, *range(94, 100)))
+        return f"9{self.digits(2)}{sep}{group:02d}{sep}{self.digits(4)}"
+
     def nino(self) -> str:
         first = self.choice("ABCEGHJKLMNOPRSTWXYZ")
         second = self.choice("ABCEGHJKLMNPRSTWXYZ")

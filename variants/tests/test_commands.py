@@ -78,3 +78,28 @@ def test_classify_prompts_trains_a_classifier_first_on_a_fresh_database(settings
     assert len(results) == len(LINES)
     assert "No trained sensitivity model is active: training one now" in err
     assert SensitivityModel.objects.get().active is True
+
+
+def test_if_missing_retrains_when_the_active_artifact_has_a_stale_feature_config(settings, tmp_path):
+    from variants.selectors import forget_cached
+
+    settings.ARTIFACT_DIR = tmp_path
+    call_command("train_sensitivity_classifier", "--examples", "1500", stdout=io.StringIO())
+    first = SensitivityModel.objects.get()
+    # An artifact written by an older feature version: its config hash no longer matches.
+    meta_path = first.directory / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["feature_config_hash"] = "0" * 16
+    meta_path.write_text(json.dumps(meta))
+    forget_cached()  # a fresh process, as `make run` starts one
+
+    out = io.StringIO()
+    call_command("train_sensitivity_classifier", "--examples", "1500", "--if-missing", stdout=out)
+
+    assert "No usable sensitivity model" in out.getvalue()
+    second = SensitivityModel.objects.get(active=True)
+    assert second.version == first.version + 1
+    out = io.StringIO()
+    call_command("train_sensitivity_classifier", "--examples", "1500", "--if-missing", stdout=out)
+    assert f"Sensitivity model v{second.version} is active." in out.getvalue()
+    assert SensitivityModel.objects.count() == 2

@@ -463,3 +463,92 @@ def test_military_addresses_are_read_as_the_full_pattern_reads_them() -> None:
     for text in texts:
         assert _military_posts(text) == [m.span() for m in _MILITARY_POST_RE.finditer(text)]
     assert _military_posts(texts[0])
+
+
+# -- tax IDs, regimens, treatment cycles, sick leave and misspelt labels -------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("for my taxes this year use 912-78-4521 please", "912-78-4521"),
+        ("the IRS sent back my W-7, number 955-94-1020", "955-94-1020"),
+    ],
+)
+def test_itin_with_a_tax_cue_is_a_government_id(text: str, value: str) -> None:
+    found = {(e.category, e.kind, text[e.start : e.end]) for e in scan(text).evidence}
+    assert ("government_id", "itin", value) in found
+
+
+def test_itin_shape_without_a_tax_cue_stays_an_invalid_ssn() -> None:
+    result = scan("order ref 912-78-4521 shipped")
+    assert not [e for e in result.evidence if e.category == "government_id"]
+    result = scan("my SSN is 912-78-4521")  # the SSA never issues 9XX: a trap, not an ITIN
+    assert not [e for e in result.evidence if e.kind == "itin"]
+    assert result.signals["ssn_invalid"] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "span"),
+    [
+        ("he injects 14 units of Tresiba every morning", "dosage_regimen", "14 units of Tresiba"),
+        ("take 1.5mg of Xanax when it starts", "dosage_regimen", "1.5mg of Xanax"),
+        ("chemo round 4 of 6 done", "treatment_cycle", "round 4 of 6"),
+        ("had my third ECT session today", "treatment_cycle", "third ECT session"),
+    ],
+)
+def test_regimens_and_treatment_cycles_are_health_evidence(text: str, kind: str, span: str) -> None:
+    found = {(e.category, e.kind, text[e.start : e.end]) for e in scan(text).evidence}
+    assert ("health", kind, span) in found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "drink 500 ml of water a day",
+        "round 4 of 6 in the boxing match",
+        "How many units of insulin in a pen?",
+    ],
+)
+def test_amounts_and_rounds_without_a_drug_or_treatment_are_not_health(text: str) -> None:
+    assert not {e.kind for e in scan(text).evidence} & {"dosage_regimen", "treatment_cycle"}
+
+
+def test_misspelt_label_words_still_read_the_value() -> None:
+    text = "my pin numbr is 4821"
+    assert ("credential", "4821") in {(e.category, text[e.start : e.end]) for e in scan(text).evidence}
+    text = "date of brith 14/03/1987"
+    found = {(e.category, text[e.start : e.end]) for e in scan(text).evidence}
+    assert ("date_of_birth", "14/03/1987") in found
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "My ITIN is 912-78-4521, is it still valid after three years unused?",
+        "he injects 14 units of Tresiba every morning, is that normal?",
+        "chemo round 4 of 6 done, feeling wiped out",
+        "had my third ECT session this morning and my memory is foggy",
+        "Write a message to my manager: calling in sick today, migraine since 5am",
+        "the nephrologist says my kidney function is down to 38 percent",
+        "my pin numbr is 4821, why does the ATM keep rejecting it",
+    ],
+)
+def test_regimen_cycle_sick_leave_and_typo_disclosures_are_flagged(classifier, prompt: str) -> None:
+    assert classifier.classify(prompt).sensitive, prompt
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "What is an ITIN and who can apply for one?",
+        "How many units of insulin does a Lantus pen hold?",
+        "How many rounds of chemo are typical for breast cancer?",
+        "What is ECT used for in psychiatry?",
+        "Write a company policy on calling in sick.",
+        "What does a kidney function test measure?",
+        "Is 1234 a bad PIN number to choose?",
+    ],
+)
+def test_keyword_traps_for_the_new_cues_stay_public(classifier, prompt: str) -> None:
+    assert not classifier.classify(prompt).sensitive, prompt
