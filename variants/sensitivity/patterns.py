@@ -2368,6 +2368,24 @@ def count_digits(text: str) -> int:
     return sum(text.count(digit) for digit in "0123456789")
 
 
+def _split_snake_case(result: Scan) -> None:
+    """Split snake_case and ENV_VAR tokens so "DB_PASSWORD" reads as a label, keeping offsets."""
+    tokens: list[str] = []
+    starts: list[int] = []
+    for token, start in zip(result.tokens, result.token_starts, strict=True):
+        if "_" not in token:
+            tokens.append(token)
+            starts.append(start)
+            continue
+        for part in token.split("_"):
+            if part:
+                tokens.append(part)
+                starts.append(start)
+            start += len(part) + 1
+    result.tokens = tokens
+    result.token_starts = starts
+
+
 def scan(text: str) -> Scan:
     """Return every piece of evidence and every signal found in `text`.
 
@@ -2387,18 +2405,14 @@ def scan(text: str) -> Scan:
         lowered = "".join(c.lower()[:1] for c in text)
     if "’" in lowered:
         lowered = lowered.replace("’", "'")  # one character for one: offsets hold
+    # split() with the token group returns [gap, token, gap, token, ..., gap]; the
+    # running total of the piece lengths gives every token's offset, all in C.
+    pieces = _TOKEN_SPLIT_RE.split(lowered)
+    result.tokens = pieces[1::2]
+    result.token_starts = list(accumulate(map(len, pieces)))[:-1:2]
+    result.lowered = lowered
     if "_" in text:
-        # Split snake_case and ENV_VAR names so "DB_PASSWORD" reads as a label.
-        result.tokens = [part for tok in _TOKEN_RE.findall(lowered) for part in tok.split("_") if part]
-        result.lowered = lowered
-        result.locate_tokens()
-    else:
-        # split() with the token group returns [gap, token, gap, token, ..., gap]; the
-        # running total of the piece lengths gives every token's offset, all in C.
-        pieces = _TOKEN_SPLIT_RE.split(lowered)
-        result.tokens = pieces[1::2]
-        result.token_starts = list(accumulate(map(len, pieces)))[:-1:2]
-        result.lowered = lowered
+        _split_snake_case(result)
     tokens = result.tokens
     chunks = text.split()
     result.long_chunks = list(compress(chunks, map((16).__le__, map(len, chunks))))

@@ -552,3 +552,12 @@ def test_regimen_cycle_sick_leave_and_typo_disclosures_are_flagged(classifier, p
 )
 def test_keyword_traps_for_the_new_cues_stay_public(classifier, prompt: str) -> None:
     assert not classifier.classify(prompt).sensitive, prompt
+
+
+def test_snake_case_tokens_keep_their_offsets() -> None:
+    text = "export DB_PASSWORD=Tr0ub4dor&3x and __init__"
+    result = scan(text)
+    assert result.tokens[:3] == ["export", "db", "password"]
+    located = [text[s : s + len(t)].lower() for s, t in zip(result.token_starts, result.tokens, strict=True)]
+    assert located == result.tokens
+    assert ("credential", "Tr0ub4dor&3x") in {(e.category, text[e.start : e.end]) for e in result.evidence}
