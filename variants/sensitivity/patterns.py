@@ -962,7 +962,7 @@ _STREET_SUFFIX_WEAK: frozenset[str] = frozenset(
 )  # fmt: skip
 _STREET_SUFFIXES = _STREET_SUFFIX_STRONG | _STREET_SUFFIX_WEAK
 # House number and 1-4 street-name words, ending right before a street suffix.
-_STREET_PREFIX_RE = re.compile(r"\d{1,6}[A-Za-z]?(?:[-/]\d{1,4})?,?\s+((?:[A-Za-zÀ-ÿ0-9.'’-]+\s+){1,4})$")
+_STREET_PREFIX_RE = re.compile(r"\d\d{0,5}[A-Za-z]?(?:[-/]\d{1,4})?,?\s+((?:[A-Za-zÀ-ÿ0-9.'’-]+\s+){1,4})$")
 _US_STATES = frozenset(
     [
         "AL",
@@ -1024,7 +1024,8 @@ _MILITARY_POST_RE = re.compile(
     r"(?:(?:PSC|CMR|Unit)\s+\d{3,5},?\s+Box\s+\d{1,5},?\s*|US[NSC][A-Z]*\s+[A-Z][\w .'-]{1,40}?,?\s*)?"
     r"\b[ADF]PO\s+A[AEP]\s+\d{5}\b"
 )
-_PO_BOX_RE = re.compile(r"\bp\.?\s?o\.?\s?box\s+\d{1,7}\b", re.IGNORECASE)
+# "\bp\.?\s?o\.?\s?box...", opening on the letter (the lookbehind is the word boundary).
+_PO_BOX_RE = re.compile(r"p(?<!\wp)\.?\s?o\.?\s?box\s+\d{1,7}\b", re.IGNORECASE)
 # Cheap tests that a text can hold a match at all (the full patterns have no literal to skip to).
 _PO_BOX_GATE_RE = re.compile(r"box\s+\d")
 # The APO/FPO/DPO line alone, which every military address ends with; a match of
@@ -1579,12 +1580,13 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
             if text[nxt_start : nxt_start + 1].isupper() and nxt_start - scan.token_end(i) == 1:
                 scan.add("address", scan.token_starts[i], scan.token_end(i + 1), "street_address", True)
     streets = [(e.start, e.end) for e in scan.evidence if e.category == "address"]
+    streets_end = max([e for _, e in streets], default=-1)
     n = len(tokens)
     for i in scan.numeric_tokens:
         tok = tokens[i]
         start = scan.token_starts[i]
         end = start + len(tok)
-        if streets and _overlaps(streets, start, end):
+        if start < streets_end and _overlaps(streets, start, end):
             continue
         if tok.isdigit() and len(tok) in (4, 5):
             prev_start = scan.token_starts[i - 1] if i else -1
