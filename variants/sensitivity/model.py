@@ -6,9 +6,11 @@ LogisticRegression over the features of `features.py` on the corpus of
 `synth.py`, then Platt-scales the decision value on a held-out calibration
 split. The artifact holds no pickle: `weights.npz` (arrays only, loaded
 with `allow_pickle=False`) and `meta.json` (version, creation time,
-feature-config hash, training settings, metrics, threshold). Inference is
-a sparse dot product in plain Python: one dict lookup per n-gram plus a
-short dense product.
+feature-config hash, training settings, metrics, threshold). Inference
+scores the n-grams with `features.NgramScorer` (token ids cached, one numpy
+sort and binary search per call, no n-gram set built) plus a short dense
+product; `decision(extract(text))`, the path training uses, gives the same
+value.
 """
 
 from __future__ import annotations
