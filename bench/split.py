@@ -14,6 +14,9 @@ Keys: ``split.decode_ms_whole`` (in-process whole model, ms per decoded token),
 ``split.decode_ms_1`` (the whole model as one partition on a node process: adds one
 Redis round trip), ``split.decode_ms_2`` / ``_4``, ``split.decode_ratio_2`` / ``_4`` and
 ``split.prefill_ratio_2`` (split / in-process whole model), ``split.prefill_ms_*``,
+``split.half_forward_cpu_ms_warm`` / ``_after_sleep`` (CPU ms of one decode forward of the
+first half of the layers, back to back and right after a 6 ms sleep as a pipeline node
+does between tokens: on a shared machine the woken process pays for cold caches),
 ``split.bytes_per_token_boundary`` (tensor bytes crossing one boundary per decoded
 token), ``split.tokens_identical`` (every split run produced the whole model's tokens).
 Medians over repetitions.
@@ -57,6 +60,33 @@ def _model_dir() -> tuple[Path, str]:
 def _cuts(num_layers: int, parts: int) -> list[tuple[int, int]]:
     bounds = [round(i * num_layers / parts) for i in range(parts + 1)]
     return list(zip(bounds, bounds[1:], strict=False))
+
+
+def _wake_cost(model_dir: Path, prompt_ids: list[int], layers: int, repeats: int) -> dict[str, float]:
+    """CPU ms of one decode forward of the first half, back to back and right after a sleep.
+
+    A pipeline node sleeps while the other partitions compute, then wakes for its next
+    message; this separates what that costs the node's own forward (caches and the core
+    it wakes on) from the Redis hops. Same process, same partition, thread CPU time.
+    """
+    from inference.partition import PartitionRunner
+
+    runner = PartitionRunner(model_dir, 0, layers // 2, device="cpu")
+    figures = {}
+    for label, pause_s in (("warm", 0.0), ("after_sleep", 0.006)):
+        runner.reset_session("wake")
+        runner.forward("wake", torch.tensor(prompt_ids), 0)
+        position, token = len(prompt_ids), torch.tensor([prompt_ids[-1]])
+        cpu_ms = []
+        for _ in range(repeats):
+            if pause_s:
+                time.sleep(pause_s)
+            started = time.thread_time()
+            runner.forward("wake", token, position)
+            cpu_ms.append((time.thread_time() - started) * 1000.0)
+            position += 1
+        figures[f"split.half_forward_cpu_ms_{label}"] = round(statistics.median(cpu_ms), 3)
+    return figures
 
 
 def run(quick: bool = False) -> dict[str, float | int | bool | str]:
@@ -154,6 +184,7 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
             except subprocess.TimeoutExpired:
                 process.kill()
     out["split.tokens_identical"] = identical
+    out.update(_wake_cost(model_dir, prompt_ids, layers, repeats=60 if quick else 200))
     return out
 
 
