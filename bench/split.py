@@ -29,6 +29,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -60,6 +62,42 @@ def _model_dir() -> tuple[Path, str]:
 def _cuts(num_layers: int, parts: int) -> list[tuple[int, int]]:
     bounds = [round(i * num_layers / parts) for i in range(parts + 1)]
     return list(zip(bounds, bounds[1:], strict=False))
+
+
+@contextmanager
+def bench_nodes(names: list[str], *extra_args: str) -> Iterator[None]:
+    """Run one Redis-only node process per name (one torch thread each) until the block ends."""
+    url = settings.DATAPLANE_REDIS_URL
+    log_dir = Path(settings.VAR_DIR) / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    processes = []
+    try:
+        for name in names:
+            with open(log_dir / f"{name}.log", "wb") as log:
+                processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "inference.split.node", "--node", name,
+                         "--redis-url", url, "--threads", "1", *extra_args],
+                        cwd=settings.BASE_DIR,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )  # fmt: skip
+        client = redis_client(url)
+        deadline = time.monotonic() + 180
+        while not all(live_nodes(client, names).values()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("bench split nodes did not start within 180 s")
+            time.sleep(0.2)
+        yield
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def _wake_cost(model_dir: Path, prompt_ids: list[int], layers: int, repeats: int) -> dict[str, float]:
@@ -108,33 +146,9 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
     client = redis_client(url)
     run_id = uuid.uuid4().hex[:6]
     names = [f"bench-{run_id}-{i}" for i in range(4)]
-    processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "inference.split.node",
-                "--node",
-                name,
-                "--redis-url",
-                url,
-                "--threads",
-                "1",
-            ],
-            cwd=settings.BASE_DIR,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for name in names
-    ]
     identical = True
     splits = (1, 2, 4)
-    try:
-        deadline = time.monotonic() + 180
-        while not all(live_nodes(client, names).values()):
-            if time.monotonic() > deadline:
-                raise RuntimeError("bench split nodes did not start within 180 s")
-            time.sleep(0.2)
+    with bench_nodes(names):
         # One plan per partition count, all active at once (a node holds several models),
         # so the configurations can be timed in turns: load on the shared cores that
         # drifts during the run then weighs on every configuration alike.
@@ -175,14 +189,6 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
         out["split.bytes_per_token_boundary"] = boundary[0] if boundary else 0
         out["split.prefill_ratio_2"] = round(out["split.prefill_ms_2"] / out["split.prefill_ms_whole"], 4)
         client.delete(*(f"split:active:bench-{run_id}-{parts}" for parts in splits))
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
     out["split.tokens_identical"] = identical
     out.update(_wake_cost(model_dir, prompt_ids, layers, repeats=60 if quick else 200))
     return out
