@@ -46,6 +46,7 @@ from inference.split.dataplane import (
     latency_key,
     live_nodes,
     read_active_plan,
+    reply_key,
 )
 
 # Latency samples kept per model for the orchestrator's EWMA.
@@ -142,7 +143,6 @@ class Coordinator:
             raise ValueError("max_new_tokens must be at least 1")
         base = session_id or uuid.uuid4().hex
         eos = eos_token_id if stop_on_eos else None
-        history = list(prompt)
         result = SplitGeneration(token_ids=[], finish_reason="length")
         plan = self._current_plan()
         result.plan_versions.append(plan.version)
@@ -156,9 +156,8 @@ class Coordinator:
                 sessions.append((plan, session))
                 try:
                     plan = self._run(
-                        plan, session, history, len(prompt), max_new_tokens, sampling, eos, result,
-                        before_step,
-                    )  # fmt: skip
+                        plan, session, prompt, max_new_tokens, sampling, eos, result, before_step
+                    )
                 except (_Replan, _NodesLost) as exc:
                     recoveries += 1
                     if recoveries > self.max_recoveries:
@@ -198,8 +197,7 @@ class Coordinator:
         self,
         plan: ActivePlan,
         session: str,
-        history: list[int],
-        prompt_length: int,
+        prompt: list[int],
         max_new_tokens: int,
         sampling: SamplingParams,
         eos: int | None,
@@ -214,9 +212,11 @@ class Coordinator:
         plan the generation should continue on (a different one only when ``before_step``
         changed the active plan: the run is then left and replayed on the new plan).
         """
-        step = len(history) - prompt_length  # index of the next token to generate
+        history = prompt + result.token_ids
+        prompt_length = len(prompt)
+        step = len(result.token_ids)  # index of the next token to generate
         chunks = replay_schedule(prompt_length, len(history))
-        reply = f"split:reply:{session}"
+        reply = reply_key(session)
         route = [hop.to_list() for hop in plan.hops]
         pipe = self.client.pipeline()
         for seq, (start, end) in enumerate(chunks):
@@ -290,7 +290,6 @@ class Coordinator:
                 result.finish_reason = "stop"
                 return plan
             result.token_ids.append(token)
-            history.append(token)
             step += 1
             if step >= max_new_tokens:
                 return plan
@@ -326,7 +325,7 @@ class Coordinator:
                     "end": True,
                 }
                 pipe.rpush(inbox_key(plan.hops[0].node), encode_message(header))
-                pipe.delete(f"split:reply:{session}")
+                pipe.delete(reply_key(session))
             self._queue_latency(pipe)
             pipe.execute()
 

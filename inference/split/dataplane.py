@@ -44,6 +44,11 @@ def control_key(node: str) -> str:
     return f"split:control:{node}"
 
 
+def reply_key(session: str) -> str:
+    """Return the list a generation run's tokens (and node errors) come back on."""
+    return f"split:reply:{session}"
+
+
 def heartbeat_key(node: str) -> str:
     """Return the key a live node keeps refreshed."""
     return f"split:heartbeat:{node}"
@@ -79,8 +84,8 @@ def frame_message(header: dict[str, Any], payload: bytes) -> bytes:
     return struct.pack("<I", len(raw_header)) + raw_header + payload
 
 
-def decode_message(value: bytes) -> tuple[dict[str, Any], torch.Tensor | None]:
-    """Return the header and tensor of a framed message."""
+def split_message(value: bytes) -> tuple[dict[str, Any], bytes]:
+    """Return the header of a framed message and its payload bytes, undecoded."""
     if len(value) < 4:
         raise MessageError("message shorter than its length prefix")
     (length,) = struct.unpack_from("<I", value, 0)
@@ -92,7 +97,12 @@ def decode_message(value: bytes) -> tuple[dict[str, Any], torch.Tensor | None]:
         raise MessageError(f"message header is not JSON: {exc}") from exc
     if not isinstance(header, dict):
         raise MessageError("message header is not an object")
-    body = value[4 + length :]
+    return header, value[4 + length :]
+
+
+def decode_message(value: bytes) -> tuple[dict[str, Any], torch.Tensor | None]:
+    """Return the header and tensor of a framed message."""
+    header, body = split_message(value)
     return header, (decode_tensor(body) if body else None)
 
 

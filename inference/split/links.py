@@ -30,14 +30,13 @@ import json
 import logging
 import os
 import statistics
-import struct
 import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from inference.split.dataplane import frame_message, live_nodes
+from inference.split.dataplane import MessageError, frame_message, live_nodes, split_message
 
 logger = logging.getLogger(__name__)
 
@@ -115,15 +114,11 @@ class LinkMeasurement:
 
 
 def _probe_header(value: bytes) -> dict[str, Any] | None:
-    """Return the JSON header of a framed probe message, without touching its payload."""
-    if len(value) < 4:
-        return None
-    (length,) = struct.unpack_from("<I", value, 0)
+    """Return the JSON header of a framed probe message (None if malformed), payload untouched."""
     try:
-        header = json.loads(value[4 : 4 + length])
-    except ValueError:
+        return split_message(value)[0]
+    except MessageError:
         return None
-    return header if isinstance(header, dict) else None
 
 
 def answer_probe(client, value: bytes) -> bool:

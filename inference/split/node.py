@@ -308,8 +308,10 @@ def heartbeat_loop(name: str, url: str, server: NodeServer, stop: threading.Even
             last_busy, last_time = server.busy_s, now
             payload = dict(server.status(), utilisation=round(utilisation, 4))
             try:
-                client.set(heartbeat_key(name), json.dumps(payload), px=HEARTBEAT_TTL_MS)
-                register_node(client, name)
+                pipe = client.pipeline()
+                pipe.set(heartbeat_key(name), json.dumps(payload), px=HEARTBEAT_TTL_MS)
+                register_node(pipe, name)
+                pipe.execute()
             except Exception:  # Redis restarting: keep trying, the key just expires meanwhile
                 logger.warning("heartbeat failed", exc_info=True)
         try:
@@ -344,8 +346,7 @@ def run_node(
     beat = threading.Thread(
         target=heartbeat_loop, args=(name, url, server, stop), daemon=True, name="heartbeat"
     )
-    beat.start()
-    register_node(server.client, name)
+    beat.start()  # its first beat also registers the node among the peers
     if probe_interval_s:
         prober = LinkProber(name, redis_client(url), interval_s=probe_interval_s, payload_bytes=probe_bytes)
         threading.Thread(target=prober.run, args=(stop,), daemon=True, name="link-probe").start()
