@@ -17,8 +17,12 @@ Redis round trip), ``split.decode_ms_2`` / ``_4``, ``split.decode_ratio_2`` / ``
 ``split.half_forward_cpu_ms_warm`` / ``_after_sleep`` (CPU ms of one decode forward of the
 first half of the layers, back to back and right after a 6 ms sleep as a pipeline node
 does between tokens: on a shared machine the woken process pays for cold caches),
-``split.bytes_per_token_boundary`` (tensor bytes crossing one boundary per decoded
-token), ``split.tokens_identical`` (every split run produced the whole model's tokens).
+``split.decode_ms_2_spin`` / ``_4_spin`` and their ratios (the same with nodes that poll
+their socket for ``SPIN_MS`` after each message instead of sleeping, ``--spin-ms``: on two
+shared cores a spinning node takes CPU from the computing one, so this shows what spinning
+is worth where each node has a core), ``split.bytes_per_token_boundary`` (tensor bytes
+crossing one boundary per decoded token), ``split.tokens_identical`` (every split run
+produced the whole model's tokens).
 Medians over repetitions.
 """
 
@@ -40,6 +44,9 @@ from inference.runtime import encode_prompt, generate, load_model
 from inference.split.coordinator import Coordinator, broadcast_plan
 from inference.split.dataplane import ActivePlan, Hop, live_nodes
 from inference.split.node import redis_client
+
+# Spinning nodes poll their socket this long after each message (``--spin-ms``).
+SPIN_MS = 30.0
 
 PROMPT = (
     "The orchestrator measures the latency of every request and moves the layers of the model "
@@ -146,49 +153,57 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
     client = redis_client(url)
     run_id = uuid.uuid4().hex[:6]
     names = [f"bench-{run_id}-{i}" for i in range(4)]
+    spinning = [f"bench-{run_id}-spin-{i}" for i in range(4)]
     identical = True
     splits = (1, 2, 4)
-    with bench_nodes(names):
-        # One plan per partition count, all active at once (a node holds several models),
-        # so the configurations can be timed in turns: load on the shared cores that
-        # drifts during the run then weighs on every configuration alike.
+    # (label, partitions, node names): the default nodes, and nodes that poll their socket
+    # for SPIN_MS after each message instead of sleeping (``--spin-ms``).
+    configurations = [(str(parts), parts, names) for parts in splits] + [
+        (f"{parts}_spin", parts, spinning) for parts in (2, 4)
+    ]
+    with bench_nodes(names), bench_nodes(spinning, "--spin-ms", str(SPIN_MS)):
+        # One plan per configuration, all active at once (a node holds several models), so
+        # the configurations can be timed in turns: load on the shared cores that drifts
+        # during the run then weighs on every configuration alike.
         coordinators = {}
-        for parts in splits:
-            model_key = f"bench-{run_id}-{parts}"
+        for label, parts, nodes in configurations:
+            model_key = f"bench-{run_id}-{label}"
             plan = ActivePlan(
                 model_key,
                 1,
-                tuple(Hop(s, e, names[i]) for i, (s, e) in enumerate(_cuts(layers, parts))),
+                tuple(Hop(s, e, nodes[i]) for i, (s, e) in enumerate(_cuts(layers, parts))),
                 str(model_dir.resolve()),
             )
             broadcast_plan(client, plan, timeout_s=120)
-            coordinators[parts] = Coordinator(client, model_key, record_latency=False)
-        decode: dict[int | str, list[float]] = {key: [] for key in ("whole", *splits)}
-        prefill: dict[int | str, list[float]] = {key: [] for key in ("whole", *splits)}
+            coordinators[label] = Coordinator(client, model_key, record_latency=False)
+        decode: dict[str, list[float]] = {key: [] for key in ("whole", *coordinators)}
+        prefill: dict[str, list[float]] = {key: [] for key in ("whole", *coordinators)}
         whole_tokens, boundary = None, []
         for _ in range(repeats + 1):
             result = generate(loaded, prompt_ids, max_new_tokens=new_tokens, stop_on_eos=False)
             decode["whole"].append(result.timings.decode_ms_per_token)
             prefill["whole"].append(result.timings.prefill_ms)
             whole_tokens = result.token_ids
-            for parts, coordinator in coordinators.items():
+            for label, coordinator in coordinators.items():
                 generation = coordinator.generate(prompt_ids, max_new_tokens=new_tokens, stop_on_eos=False)
                 identical &= generation.token_ids == whole_tokens
-                decode[parts].append(statistics.fmean(generation.decode_ms))
-                prefill[parts].append(generation.prefill_ms)
-                if parts == 2:
+                decode[label].append(statistics.fmean(generation.decode_ms))
+                prefill[label].append(generation.prefill_ms)
+                if label == "2":
                     boundary = generation.boundary_bytes
         # The first round warms caches and allocators; it is not counted.
-        for key in ("whole", *splits):
+        for key in decode:
             out[f"split.decode_ms_{key}"] = round(statistics.median(decode[key][1:]), 3)
             out[f"split.prefill_ms_{key}"] = round(statistics.median(prefill[key][1:]), 3)
-        for parts in splits[1:]:
-            out[f"split.decode_ratio_{parts}"] = round(
-                out[f"split.decode_ms_{parts}"] / out["split.decode_ms_whole"], 4
-            )
+        for key in coordinators:
+            if key != "1":
+                out[f"split.decode_ratio_{key}"] = round(
+                    out[f"split.decode_ms_{key}"] / out["split.decode_ms_whole"], 4
+                )
+        out["split.spin_ms"] = SPIN_MS
         out["split.bytes_per_token_boundary"] = boundary[0] if boundary else 0
         out["split.prefill_ratio_2"] = round(out["split.prefill_ms_2"] / out["split.prefill_ms_whole"], 4)
-        client.delete(*(f"split:active:bench-{run_id}-{parts}" for parts in splits))
+        client.delete(*(f"split:active:bench-{run_id}-{label}" for label in coordinators))
     out["split.tokens_identical"] = identical
     out.update(_wake_cost(model_dir, prompt_ids, layers, repeats=60 if quick else 200))
     return out

@@ -147,6 +147,9 @@ def parse_database_url(url: str, *, name: str = "DATABASE_URL") -> dict:
                 "transaction_mode": "IMMEDIATE",
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
+            # Keep connections too: opening one runs the PRAGMAs, and closing the last one on
+            # a WAL file checkpoints it, about 1 ms of a web request's CPU together.
+            "CONN_MAX_AGE": 60,
         }
     raise ImproperSetting(
         f"{name}={url!r} has an unsupported scheme {scheme!r} (use postgres:// or sqlite:///)"

@@ -86,6 +86,10 @@ try:
     SPLIT_LINK_PROBE_INTERVAL_S = env_float("SPLIT_LINK_PROBE_INTERVAL_S", 30.0, minimum=1.0)
     # Payload of a bandwidth probe: about a 128-token prompt's hidden state of the default model.
     SPLIT_LINK_PROBE_BYTES = env_int("SPLIT_LINK_PROBE_BYTES", 128 * 384 * 4, minimum=1024)
+    # After serving a message a split node polls its socket this long before sleeping in the
+    # kernel (0: never). For nodes with a core of their own; on shared cores it takes CPU
+    # from the partition that computes.
+    SPLIT_NODE_SPIN_MS = env_float("SPLIT_NODE_SPIN_MS", 0.0, minimum=0.0)
     CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600, minimum=1)
     CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 660, minimum=1)
 except ImproperSetting as exc:

@@ -319,3 +319,24 @@ def test_the_demo_bootstrap_activates_a_first_plan_over_the_running_nodes_once(a
     assert [(p["start"], p["end"]) for p in plan.partitions] == [(0, 3), (3, 5), (5, 8)]
     assert again.pk == plan.pk
     assert reply.token_ids == whole_tokens
+
+
+def test_spinning_nodes_give_the_whole_models_tokens_and_keep_serving_after_idling(ai_model, whole_tokens):
+    spinning = [f"n{RUN}s1", f"n{RUN}s2"]
+    with node_processes(spinning, ("--profile-model", "", "--spin-ms", "50")):
+        for name in spinning:
+            split_node_register(name=name, trust="trusted")
+        activate(ai_model, parts((0, 4, spinning[0]), (4, 8, spinning[1])))
+
+        first = split_generate(
+            model_slug=ai_model.slug, prompt=PROMPT, max_new_tokens=NEW_TOKENS, stop_on_eos=False
+        )
+        # Past the spin window the nodes block in BLPOP again, and still wake for work.
+        time.sleep(0.7)
+        second = split_generate(
+            model_slug=ai_model.slug, prompt=PROMPT, max_new_tokens=NEW_TOKENS, stop_on_eos=False
+        )
+
+    assert first.token_ids == whole_tokens
+    assert second.token_ids == whole_tokens
+    assert first.generation.replays == second.generation.replays == 0

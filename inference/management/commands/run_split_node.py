@@ -46,6 +46,12 @@ class Command(BaseCommand):
             help="Bandwidth probe payload in bytes (default SPLIT_LINK_PROBE_BYTES).",
         )
         parser.add_argument(
+            "--spin-ms",
+            type=float,
+            default=None,
+            help="Poll, not sleep, this long after each message (default SPLIT_NODE_SPIN_MS).",
+        )
+        parser.add_argument(
             "--profile-model",
             default="default",
             help="Slug of the model whose layers are profiled on start ('' to skip).",
@@ -78,6 +84,7 @@ class Command(BaseCommand):
 
         self.stdout.write(f"split node {name} (trusted={node.is_trusted}) on {settings.DATAPLANE_REDIS_URL}")
         device = options["device"]
+        spin_ms = options["spin_ms"]
         try:
             run_node(
                 name,
@@ -88,6 +95,7 @@ class Command(BaseCommand):
                 stop=stop,
                 probe_interval_s=options["probe_interval_s"] or settings.SPLIT_LINK_PROBE_INTERVAL_S,
                 probe_bytes=options["probe_bytes"] or settings.SPLIT_LINK_PROBE_BYTES,
+                spin_s=(settings.SPLIT_NODE_SPIN_MS if spin_ms is None else spin_ms) / 1000,
             )
         finally:
             close_old_connections()
