@@ -66,6 +66,7 @@ def pending_training_move(topology, placement_models):
 def test_an_administrator_approves_in_the_browser_and_sees_the_migration_progress(
     live_server, pending_training_move, session_control_queue, django_user_model, monkeypatch
 ):
+    from django.db import connection
     from playwright.sync_api import expect, sync_playwright
 
     django_user_model.objects.create_superuser("browser-admin", "", "a-long-password-42")
@@ -106,6 +107,10 @@ def test_an_administrator_approves_in_the_browser_and_sees_the_migration_progres
             assert row.locator("progress").get_attribute("value") == "100"
         finally:
             browser.close()
+            # The ORM calls above ran while Playwright's event loop was running in this
+            # thread, so they had a database connection of their own: close it here, or it
+            # outlives the test and blocks dropping the test database.
+            connection.close()
     migration.refresh_from_db()
     assert migration.state == "completed"
     assert migration.approval.reason == "faster GPUs, same trust"
