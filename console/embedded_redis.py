@@ -20,7 +20,8 @@ class EmbeddedRedisError(RuntimeError):
     """The embedded Redis server could not be started."""
 
 
-def _answers(socket_path: Path) -> bool:
+def server_answers(socket_path: Path) -> bool:
+    """Return whether a Redis server answers PING on the unix socket."""
     if not socket_path.exists():
         return False
     try:
@@ -46,11 +47,11 @@ def ensure_embedded_redis(directory: Path, *, timeout_s: float = 15.0) -> Path:
     """Start the embedded server under ``directory`` unless it already answers; return its socket."""
     directory.mkdir(parents=True, exist_ok=True)
     socket_path = directory / "redis.sock"
-    if _answers(socket_path):
+    if server_answers(socket_path):
         return socket_path
     with open(directory / "start.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if _answers(socket_path):
+        if server_answers(socket_path):
             return socket_path
         command = [
             redis_server_binary(),
@@ -70,7 +71,7 @@ def ensure_embedded_redis(directory: Path, *, timeout_s: float = 15.0) -> Path:
             raise EmbeddedRedisError(f"redis-server failed to start: {result.stderr or result.stdout}")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if _answers(socket_path):
+            if server_answers(socket_path):
                 return socket_path
             time.sleep(0.05)
     log = directory / "redis.log"
@@ -81,7 +82,7 @@ def ensure_embedded_redis(directory: Path, *, timeout_s: float = 15.0) -> Path:
 def stop_embedded_redis(directory: Path) -> None:
     """Ask the embedded server under ``directory`` to shut down, if it runs."""
     socket_path = directory / "redis.sock"
-    if not _answers(socket_path):
+    if not server_answers(socket_path):
         return
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
         client.settimeout(2.0)
