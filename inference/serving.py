@@ -99,6 +99,8 @@ class ServingTarget:
     # A LoRA adapter applied for this request only (FIG. 4.3 step 454), and how replies name it.
     adapter_dir: str | None = None
     adapter_label: str | None = None
+    # Set when the generation runs through this model's active split plan instead.
+    split_model: str | None = None
 
     @property
     def queue(self) -> str:
@@ -278,8 +280,25 @@ def generation_dispatch(
     stream: bool = False,
     timeout_s: float | None = None,
 ) -> ReplyChannel:
-    """Send a generation to the target environment's workers; return the channel to wait on."""
+    """Send a generation to the target environment's workers; return the channel to wait on.
+
+    A target with ``split_model`` runs through that model's active split plan instead; its
+    channel (``inference.split.services.SplitChannel``) coordinates the nodes when read.
+    """
     timeout_s = float(timeout_s if timeout_s is not None else settings.INFERENCE_TIMEOUT_S)
+    if target.split_model:
+        from inference.split.services import SplitChannel
+
+        return SplitChannel(
+            model_slug=target.split_model,
+            request_id=request_id,
+            prompt=prompt,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            adapter=target.adapter_label,
+        )
     started = time.monotonic()
     client = redis_client(reply_redis_url(target.private_path))
     # 192 random bits: only the gateway and the worker that takes the task know the key.

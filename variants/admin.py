@@ -12,8 +12,8 @@ from variants.services import eligibility_policy_activate, sensitivity_model_act
 
 @admin.register(Variant)
 class VariantAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "environment", "ai_model", "enabled"]
-    list_filter = ["kind", "enabled", "environment"]
+    list_display = ["name", "kind", "environment", "ai_model", "serving", "enabled"]
+    list_filter = ["kind", "serving", "enabled", "environment"]
     search_fields = ["name"]
 
 

@@ -31,20 +31,53 @@ class Variant(models.Model):
         SECURED = "secured", "Secured"
         PUBLIC = "public", "Public"
 
+    class Serving(models.TextChoices):
+        WHOLE = "whole", "Whole model on the environment's workers"
+        SPLIT = "split", "The model's active split plan (split-inference nodes)"
+
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=8, choices=Kind.choices)
     environment = models.ForeignKey(ProductionEnvironment, on_delete=models.PROTECT, related_name="variants")
     ai_model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="variants")
+    serving = models.CharField(
+        max_length=8,
+        choices=Serving.choices,
+        default=Serving.WHOLE,
+        help_text=(
+            "Split: the request runs through the model's active split plan, coordinated by the web "
+            "process over the data-plane Redis. Only public variants: the split data plane is shared "
+            "with untrusted nodes, so a secured variant always runs whole on its private path."
+        ),
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["ai_model__name", "kind", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(kind="secured", serving="split"),
+                name="variant_secured_serves_whole",
+                violation_error_message=(
+                    "A secured variant runs the whole model on its private path; split serving is "
+                    "for public variants."
+                ),
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
 
     def clean(self) -> None:
+        if self.kind == self.Kind.SECURED and self.serving == self.Serving.SPLIT:
+            raise ValidationError(
+                {
+                    "serving": (
+                        "A secured variant runs the whole model on its private path: the split data "
+                        "plane is shared with untrusted nodes."
+                    )
+                }
+            )
         if self.kind == self.Kind.SECURED and self.environment_id:
             environment = self.environment
             if not environment.is_trusted or environment.network_path != environment.NetworkPath.PRIVATE:
@@ -60,6 +93,11 @@ class Variant(models.Model):
     def is_secured(self) -> bool:
         """Return True for the secured kind."""
         return self.kind == self.Kind.SECURED
+
+    @property
+    def is_split(self) -> bool:
+        """Return True when requests run through the model's active split plan."""
+        return self.serving == self.Serving.SPLIT
 
 
 class EligibilityPolicy(models.Model):

@@ -133,6 +133,7 @@ class RouteDecision:
             model_dir=str(self.ai_model.path),
             adapter_dir=self.adapter.directory if self.adapter else None,
             adapter_label=self.adapter.label if self.adapter else None,
+            split_model=self.ai_model.slug if self.variant is not None and self.variant.is_split else None,
         )
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -608,3 +609,109 @@ __all__ = [
     "split_plan_validate",
     "split_recover",
 ]
+
+
+class SplitChannel:
+    """The gateway's channel for a request its variant serves through the model's split plan.
+
+    It reads like ``inference.serving.ReplyChannel`` (``wait_started``, ``events``,
+    ``result``, ``close``), so the gateway's code paths stay the same; the generation runs
+    here, in the calling thread, which coordinates the nodes over the data-plane Redis. The
+    text comes back as one piece. Failures are ``GenerationFailed``: ``invalid_request``
+    (422) for a request that can never succeed, ``split_unavailable`` (503) otherwise.
+    """
+
+    def __init__(
+        self,
+        *,
+        model_slug: str,
+        request_id: str,
+        prompt: str,
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        adapter: str | None = None,
+    ) -> None:
+        self.model_slug = model_slug
+        self.request_id = request_id
+        self._request = {
+            "prompt": prompt,
+            "max_new_tokens": max_new_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            "seed": seed,
+        }
+        self._adapter = adapter
+        self._reply: SplitReply | None = None
+        self._model_ms = 0.0
+        self.attempt = 1
+        self.started = False
+        self.finished = False
+
+    def _generate(self) -> SplitReply:
+        from inference.serving import GenerationFailed
+
+        if self._reply is not None:
+            return self._reply
+        if self._adapter:
+            raise GenerationFailed(
+                "invalid_request", "LoRA adapters are not served over split plans; use a whole-model variant."
+            )
+        started = time.perf_counter()
+        try:
+            self._reply = split_generate(model_slug=self.model_slug, **self._request)
+        except SplitRequestError as exc:
+            raise GenerationFailed("invalid_request", str(exc)) from None
+        except SplitUnavailable as exc:
+            raise GenerationFailed("split_unavailable", f"split inference is unavailable: {exc}") from None
+        self._model_ms = (time.perf_counter() - started) * 1000.0
+        return self._reply
+
+    def _done_event(self) -> dict:
+        reply = self._generate()
+        generation = reply.generation
+        decode = generation.decode_ms
+        return {
+            "type": "done",
+            "text": reply.text,
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": len(reply.token_ids),
+            "finish_reason": generation.finish_reason,
+            "attempt": 1 + generation.replays,
+            "timings": {
+                # The whole split generation counts as model time: the nodes' forwards and
+                # the data-plane hops between them.
+                "model_ms": round(self._model_ms, 3),
+                "prefill_ms": round(generation.prefill_ms, 3),
+                "decode_ms_per_token": round(sum(decode) / len(decode), 3) if decode else 0.0,
+            },
+        }
+
+    def wait_started(self) -> dict:
+        """Run the generation (its failures surface here, before a stream's first byte)."""
+        self._generate()
+        self.started = True
+        return {"type": "start", "attempt": 1}
+
+    def events(self):
+        """Yield start, one piece with the text, and done."""
+        done = self._done_event()
+        if not self.started:
+            self.started = True
+            yield {"type": "start", "attempt": 1}
+        if done["text"]:
+            yield {"type": "piece", "index": 0, "text": done["text"]}
+        self.finished = True
+        yield done
+
+    def result(self):
+        """Return the generation as a ``GenerationReply``."""
+        from inference.serving import reply_from_done
+
+        done = self._done_event()
+        self.finished = True
+        return reply_from_done(done, done["text"], done["attempt"])
+
+    def close(self) -> None:
+        """Nothing to release: the coordinator ends its session on the nodes itself."""
