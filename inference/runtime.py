@@ -261,7 +261,7 @@ def select_next_token(logits: torch.Tensor, sampling: SamplingParams, step: int)
     return int(choice.item())
 
 
-class _TextAssembler:
+class TextAssembler:
     """Turns a growing list of token ids into text pieces that never split a character."""
 
     def __init__(self, tokenizer) -> None:
@@ -310,7 +310,7 @@ class TokenStream:
 
     def _run(self) -> Iterator[str]:
         loaded = self._loaded
-        assembler = _TextAssembler(loaded.tokenizer)
+        assembler = TextAssembler(loaded.tokenizer)
         generated: list[int] = []
         finish_reason = "length"
         decode_ms: list[float] = []

@@ -298,6 +298,7 @@ def generation_dispatch(
             top_p=top_p,
             seed=seed,
             adapter=target.adapter_label,
+            stream=stream,
         )
     started = time.monotonic()
     client = redis_client(reply_redis_url(target.private_path))

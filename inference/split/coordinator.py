@@ -90,6 +90,7 @@ class SplitGeneration:
 PlanSource = Callable[[], ActivePlan | None]
 NodesLostHandler = Callable[[ActivePlan, list[str]], ActivePlan | None]
 StepHook = Callable[[int], None]
+TokenHook = Callable[[int], None]
 
 
 class Coordinator:
@@ -133,8 +134,13 @@ class Coordinator:
         stop_on_eos: bool = True,
         session_id: str | None = None,
         before_step: StepHook | None = None,
+        on_token: TokenHook | None = None,
     ) -> SplitGeneration:
-        """Generate up to ``max_new_tokens`` tokens after ``prompt_ids``."""
+        """Generate up to ``max_new_tokens`` tokens after ``prompt_ids``.
+
+        ``on_token`` is called with each new token id as it arrives (once per token: a
+        replay after a re-plan rebuilds caches from tokens already passed on).
+        """
         sampling = sampling or SamplingParams()
         prompt = [int(token) for token in prompt_ids]
         if not prompt:
@@ -156,7 +162,7 @@ class Coordinator:
                 sessions.append((plan, session))
                 try:
                     plan = self._run(
-                        plan, session, prompt, max_new_tokens, sampling, eos, result, before_step
+                        plan, session, prompt, max_new_tokens, sampling, eos, result, before_step, on_token
                     )
                 except (_Replan, _NodesLost) as exc:
                     recoveries += 1
@@ -203,6 +209,7 @@ class Coordinator:
         eos: int | None,
         result: SplitGeneration,
         before_step: StepHook | None,
+        on_token: TokenHook | None = None,
     ) -> ActivePlan:
         """Run the generation on ``plan`` from the current history until it ends or the plan changes.
 
@@ -290,6 +297,8 @@ class Coordinator:
                 result.finish_reason = "stop"
                 return plan
             result.token_ids.append(token)
+            if on_token is not None:
+                on_token(token)
             step += 1
             if step >= max_new_tokens:
                 return plan

@@ -8,9 +8,10 @@ get their layers through control commands (``coordinator.broadcast_plan``).
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -515,6 +516,7 @@ def split_generate(
     step_timeout_s: float | None = None,
     before_step: Callable[[int], None] | None = None,
     privacy: str = "normal",
+    on_token: Callable[[int], None] | None = None,
 ) -> SplitReply:
     """Generate through the model's active split plan; recovers from dead nodes by re-planning.
 
@@ -587,6 +589,7 @@ def split_generate(
         eos_token_id=eos,
         stop_on_eos=stop_on_eos,
         before_step=before_step,
+        on_token=on_token,
     )
     text = tokenizer.decode(generation.token_ids, skip_special_tokens=True)
     return SplitReply(
@@ -595,6 +598,7 @@ def split_generate(
 
 
 __all__ = [
+    "SplitChannel",
     "SplitPrivacyUnavailable",
     "SplitRequestError",
     "SplitUnavailable",
@@ -615,10 +619,12 @@ class SplitChannel:
     """The gateway's channel for a request its variant serves through the model's split plan.
 
     It reads like ``inference.serving.ReplyChannel`` (``wait_started``, ``events``,
-    ``result``, ``close``), so the gateway's code paths stay the same; the generation runs
-    here, in the calling thread, which coordinates the nodes over the data-plane Redis. The
-    text comes back as one piece. Failures are ``GenerationFailed``: ``invalid_request``
-    (422) for a request that can never succeed, ``split_unavailable`` (503) otherwise.
+    ``result``, ``close``), so the gateway's code paths stay the same. The generation is
+    coordinated from this process over the data-plane Redis: in the calling thread for a
+    plain request, on a thread of its own for a stream, whose text then comes piece by piece
+    as the tokens arrive. Failures are ``GenerationFailed``: ``invalid_request`` (422) for a
+    request that can never succeed, ``split_unavailable`` (503) otherwise; a stream reports
+    those met before its first token from ``wait_started``.
     """
 
     def __init__(
@@ -632,6 +638,7 @@ class SplitChannel:
         top_p: float = 1.0,
         seed: int | None = None,
         adapter: str | None = None,
+        stream: bool = False,
     ) -> None:
         self.model_slug = model_slug
         self.request_id = request_id
@@ -643,13 +650,20 @@ class SplitChannel:
             "seed": seed,
         }
         self._adapter = adapter
+        self._stream = stream
         self._reply: SplitReply | None = None
         self._model_ms = 0.0
+        # A stream's thread puts ("token", id), then ("done", None) or ("error", exception).
+        self._queue: queue.Queue[tuple[str, Any]] | None = None
+        self._first: tuple[str, Any] | None = None
+        self._cancelled = threading.Event()
         self.attempt = 1
         self.started = False
         self.finished = False
 
-    def _generate(self) -> SplitReply:
+    # The generation ------------------------------------------------------------------
+
+    def _generate(self, on_token: Callable[[int], None] | None = None) -> SplitReply:
         from inference.serving import GenerationFailed
 
         if self._reply is not None:
@@ -660,13 +674,48 @@ class SplitChannel:
             )
         started = time.perf_counter()
         try:
-            self._reply = split_generate(model_slug=self.model_slug, **self._request)
+            self._reply = split_generate(model_slug=self.model_slug, on_token=on_token, **self._request)
         except SplitRequestError as exc:
             raise GenerationFailed("invalid_request", str(exc)) from None
         except SplitUnavailable as exc:
             raise GenerationFailed("split_unavailable", f"split inference is unavailable: {exc}") from None
         self._model_ms = (time.perf_counter() - started) * 1000.0
         return self._reply
+
+    def _run_streaming(self) -> None:
+        from django.db import connection
+
+        assert self._queue is not None
+
+        def on_token(token: int) -> None:
+            if self._cancelled.is_set():
+                raise SplitUnavailable("the client went away")
+            self._queue.put(("token", token))
+
+        try:
+            self._generate(on_token)
+            self._queue.put(("done", None))
+        except Exception as exc:  # noqa: BLE001 - handed to the reading thread
+            self._queue.put(("error", exc))
+        finally:
+            # This thread's own database connection (model and plan lookups): close it.
+            connection.close()
+
+    def _next(self, timeout_s: float) -> tuple[str, Any]:
+        from inference.serving import GenerationFailed
+
+        if self._first is not None:
+            item, self._first = self._first, None
+            return item
+        assert self._queue is not None
+        try:
+            return self._queue.get(timeout=timeout_s)
+        except queue.Empty:
+            raise GenerationFailed("split_unavailable", "the split nodes did not answer in time") from None
+
+    def _wait_s(self) -> float:
+        # Past the coordinator's own bounds (a step, a recovery): it raises first.
+        return float(settings.INFERENCE_TIMEOUT_S) * 3
 
     def _done_event(self) -> dict:
         reply = self._generate()
@@ -688,30 +737,77 @@ class SplitChannel:
             },
         }
 
+    # The channel interface -----------------------------------------------------------
+
     def wait_started(self) -> dict:
-        """Run the generation (its failures surface here, before a stream's first byte)."""
-        self._generate()
+        """Start the generation; return once its first token (or its end) is known."""
+        if self._stream:
+            if self._queue is None:
+                self._queue = queue.Queue()
+                threading.Thread(
+                    target=self._run_streaming, name=f"split-{self.request_id[:8]}", daemon=True
+                ).start()
+                self._first = self._next(self._wait_s())
+                if self._first[0] == "error":
+                    _, exc = self._first
+                    self._first = None
+                    self.finished = True
+                    raise exc
+        else:
+            self._generate()
         self.started = True
         return {"type": "start", "attempt": 1}
 
-    def events(self):
-        """Yield start, one piece with the text, and done."""
-        done = self._done_event()
+    def events(self) -> Iterator[dict]:
+        """Yield start, text pieces, and done."""
+        if not self._stream:
+            done = self._done_event()
+            if not self.started:
+                self.started = True
+                yield {"type": "start", "attempt": 1}
+            if done["text"]:
+                yield {"type": "piece", "index": 0, "text": done["text"]}
+            self.finished = True
+            yield done
+            return
         if not self.started:
-            self.started = True
-            yield {"type": "start", "attempt": 1}
-        if done["text"]:
-            yield {"type": "piece", "index": 0, "text": done["text"]}
+            yield self.wait_started()
+        from inference.runtime import TextAssembler
+
+        assembler = TextAssembler(_tokenizer(Path(AIModel.objects.get(slug=self.model_slug).path)))
+        tokens: list[int] = []
+        index = 0
+        while True:
+            kind, value = self._next(self._wait_s())
+            if kind == "error":
+                self.finished = True
+                raise value
+            if kind == "done":
+                break
+            tokens.append(value)
+            piece = assembler.piece(tokens)
+            if piece:
+                yield {"type": "piece", "index": index, "text": piece}
+                index += 1
+        tail = assembler.piece(tokens, final=True)
+        if tail:
+            yield {"type": "piece", "index": index, "text": tail}
         self.finished = True
-        yield done
+        yield self._done_event()
 
     def result(self):
         """Return the generation as a ``GenerationReply``."""
-        from inference.serving import reply_from_done
+        from inference.serving import GenerationFailed, reply_from_done
 
-        done = self._done_event()
-        self.finished = True
-        return reply_from_done(done, done["text"], done["attempt"])
+        pieces: list[str] = []
+        for event in self.events():
+            if event["type"] == "piece":
+                pieces.append(event["text"])
+            elif event["type"] == "done":
+                return reply_from_done(event, "".join(pieces), event["attempt"])
+        raise GenerationFailed("protocol", "the split generation ended without a result")
 
     def close(self) -> None:
-        """Nothing to release: the coordinator ends its session on the nodes itself."""
+        """Stop a stream's generation when its reader went away (at its next token)."""
+        if not self.finished:
+            self._cancelled.set()

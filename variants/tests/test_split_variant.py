@@ -69,8 +69,10 @@ def test_a_split_served_public_variant_answers_with_the_whole_models_text_and_ke
     assert (feedback.prompt, feedback.payload) == (ORDINARY, body["payload"])
 
 
-def test_a_split_served_variant_streams_over_the_openai_api(api, split_served, gateway_model_dir):
-    body = {"messages": [{"role": "user", "content": ORDINARY}], "max_tokens": 6, "stream": True}
+def test_a_split_served_variant_streams_token_by_token_over_the_openai_api(
+    api, split_served, gateway_model_dir
+):
+    body = {"messages": [{"role": "user", "content": ORDINARY}], "max_tokens": 8, "stream": True}
 
     response = api.post("/v1/chat/completions", data=json.dumps(body), content_type="application/json")
 
@@ -81,11 +83,39 @@ def test_a_split_served_variant_streams_over_the_openai_api(api, split_served, g
         for line in b"".join(response.streaming_content).splitlines()
         if line.startswith(b"data: {")
     ]
-    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e.get("choices"))
+    pieces = [e["choices"][0]["delta"].get("content") for e in events if e.get("choices")]
+    pieces = [p for p in pieces if p]
     row = PromptRequest.objects.get()
     assert (row.route, row.status, row.source) == ("public", "completed", "openai")
-    assert text == FeedbackExample.objects.get().payload
-    assert text
+    # The text came as the tokens arrived, not as one block at the end.
+    assert len(pieces) >= 2
+    feedback = FeedbackExample.objects.get()
+    assert "".join(pieces) == feedback.payload
+    assert ORDINARY in feedback.prompt  # as the chat template rendered it
+    assert feedback.payload == whole_model_text(gateway_model_dir, feedback.prompt, 8)
+
+
+def test_a_split_stream_the_client_abandons_is_recorded_and_stopped(api, split_served):
+    body = {"messages": [{"role": "user", "content": ORDINARY}], "max_tokens": 8, "stream": True}
+    response = api.post("/v1/chat/completions", data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 200
+
+    response.close()  # the client went away before reading anything
+
+    row = PromptRequest.objects.get()
+    assert (row.status, row.error_code, row.route) == ("failed", "client_gone", "public")
+    assert not FeedbackExample.objects.exists()
+
+
+def test_without_an_active_split_plan_a_stream_is_refused_with_503_before_it_starts(api, gateway):
+    Variant.objects.filter(pk=gateway.public_variant.pk).update(serving=Variant.Serving.SPLIT)
+    body = {"messages": [{"role": "user", "content": ORDINARY}], "max_tokens": 4, "stream": True}
+
+    response = api.post("/v1/chat/completions", data=json.dumps(body), content_type="application/json")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "split_unavailable"
+    assert PromptRequest.objects.get().error_code == "split_unavailable"
 
 
 def test_without_an_active_split_plan_the_request_is_refused_with_503_and_recorded(api, gateway):
