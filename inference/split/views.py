@@ -33,6 +33,19 @@ def _with_trust(plans: list[SplitPlan], nodes: dict[str, SplitNode]) -> list[Spl
     return plans
 
 
+def _with_served_variants(plans: list[SplitPlan]) -> list[SplitPlan]:
+    """Name on each active plan the enabled variants that serve their requests through it."""
+    from variants.models import Variant
+
+    served: dict[int, list[str]] = {}
+    for variant in Variant.objects.filter(serving=Variant.Serving.SPLIT, enabled=True).order_by("name"):
+        served.setdefault(variant.ai_model_id, []).append(variant.name)
+    for plan in plans:
+        active = plan.state == SplitPlan.State.ACTIVE
+        plan.served_variants = served.get(plan.ai_model_id, []) if active else []
+    return plans
+
+
 def _link_rows(nodes: list[SplitNode]) -> list[dict]:
     """Return the pairs with a configured figure or any measurement, as the planner sees them."""
     now = timezone.now()
@@ -57,7 +70,7 @@ def split_overview(request: HttpRequest) -> HttpResponse:
     """List split plans (pending ones first, with approve buttons), nodes and recent decisions."""
     nodes = {node.name: node for node in SplitNode.objects.select_related("environment")}
     rows = SplitPlan.objects.select_related("ai_model", "approved_by").order_by("-created_at")
-    plans = _with_trust(list(rows[:PLANS_SHOWN]), nodes)
+    plans = _with_served_variants(_with_trust(list(rows[:PLANS_SHOWN]), nodes))
     pending = _with_trust(list(rows.filter(state=SplitPlan.State.AWAITING_APPROVAL)), nodes)
     decisions = OrchestratorDecision.objects.select_related("ai_model", "plan_from", "plan_to")
     context = {

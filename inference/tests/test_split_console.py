@@ -12,7 +12,8 @@ from rest_framework.authtoken.models import Token
 from inference.split.dataplane import HEARTBEAT_TTL_MS, heartbeat_key
 from inference.split.services import dataplane_client, split_node_register, split_plan_propose
 from inference.split_models import OrchestratorDecision, SplitPlan
-from placement.models import AIModel
+from placement.models import AIModel, ProductionEnvironment
+from variants.models import Variant
 
 pytestmark = pytest.mark.django_db
 
@@ -129,9 +130,17 @@ def test_the_split_page_lists_plans_with_trust_pending_approvals_and_decisions(
         plan_to=pending,
     )
     staff.user_permissions.add(Permission.objects.get(codename="change_splitplan"))
+    public = ProductionEnvironment.objects.create(name=f"Public {RUN}", slug=f"public-{RUN}")
+    Variant.objects.create(
+        name=f"split-public-{RUN}", kind="public", environment=public, ai_model=ai_model, serving="split"
+    )
+    Variant.objects.create(name=f"whole-public-{RUN}", kind="public", environment=public, ai_model=ai_model)
 
     page = client.get("/console/split/").content.decode()
 
+    # The active plan names the variant it serves; the pending one serves nothing yet.
+    assert page.count(f'<td class="served">split-public-{RUN}</td>') == 1
+    assert f"whole-public-{RUN}" not in page
     assert f'layers 3–4 on {node_name("cloud")} <span class="pill warn">untrusted</span>' in page
     assert f'layers 0–2 on {node_name("edge")} <span class="pill ok">trusted</span>' in page
     assert f'action="/console/split/plans/{pending.pk}/approve"' in page
