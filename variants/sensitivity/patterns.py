@@ -533,6 +533,7 @@ _register("l:address_cue", (
     "address to", "address as", "address from", "addresses to", "statement sent to",
     "return to", "sent to", "mail to", "update my address", "change my address",
     "correspondence address", "permanent address", "residential address", "new address",
+    "your address",
 ))  # fmt: skip
 _register("location_cue", (
     "my home", "my house", "my flat", "my apartment", "my place", "my current location",
@@ -767,11 +768,12 @@ _LOGIN_VALUE_RE = re.compile(
     r"(?:\s+(?:for|to|of|on)\s+(?:[\w.'-]+\s+){0,4}?)?\s*(?:is|are|:|=)?\s*"
     r"([^\s/|]{3,64})[ \t]*(?:/|\|)[ \t]*[\"'`]?([^\s\"'`/|]{4,64})"
 )
-# After "my address is", "ship to", "send the statement to": a street-like
-# chunk with a house number in either order ("Mlýnská 1540", "12 Elm Way").
+# After "my address is", "ship to", "send the statement to", "what's your address? it
+# is": a street-like chunk with a house number in either order ("Mlýnská 1540",
+# "12 Elm Way", a building number before it: "48334 36 rue de Pologne").
 _ADDRESS_AFTER_CUE_RE = re.compile(
-    r"[\s:,-]*(?:(?:is|to|at|as)\s+)?(?:the\s+corner\s+of\s+)?[\s:,-]*("
-    r"\d{1,6}[A-Za-z]?,?\s+[A-ZÀ-Ýa-zà-ÿ][\w'’.-]*(?:\s+[\w'’.-]+){0,3}"
+    r"[\s:,?-]*(?:(?:it\s+is|it's|is|to|at|as)\s+)?(?:the\s+corner\s+of\s+)?[\s:,-]*("
+    r"\d{1,6}[A-Za-z]?,?\s+(?:\d{1,5}[A-Za-z]?\s+)?[^\W\d_][\w'’.-]*(?:\s+[\w'’.-]+){0,3}"
     r"|[A-ZÀ-Ý][\w'’.-]*(?:\s+[\w'’.-]+){0,3}?\s+\d{1,5}[A-Za-z]?\b"
     r"|(?:PSC|Unit|CMR)\s+\d{3,4},?\s+Box\s+\d{3,4}|(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5})"
 )
@@ -899,7 +901,8 @@ _CONTEXT_SSN_RE = re.compile(r"ssn|ss#|social|socsec|\btin\b|itin|taxpayer")
 _CONTEXT_ITIN_RE = re.compile(r"itin|\btin\b|taxpayer|\btax|\birs\b|w-?7\b|1040")
 # Patterns that run over the whole text open on a single character class where they can
 # ("[A-Z][A-Z]", not "[A-Z]{2}"): the regex engine then skips to the next possible start in C.
-_IBAN_RE = re.compile(r"[A-Z][A-Z]\d\d(?:[ ]?[A-Z0-9]){11,30}(?![\w])")
+# Either case: people type IBANs in lower case too ("my iban is gb42nawi...").
+_IBAN_RE = re.compile(r"[A-Za-z][A-Za-z]\d\d(?:[ ]?[A-Za-z0-9]){11,30}(?![\w])")
 _NINO_RE = re.compile(r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
 _NINO_BAD_PREFIX = frozenset({"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"})
 _API_KEY_PREFIXES = (
@@ -1357,7 +1360,7 @@ def _scan_iban(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
         if not _boundary_before(text, start):
             continue
         raw = m.group()
-        compact = raw.replace(" ", "")
+        compact = raw.replace(" ", "").upper()
         expected = IBAN_LENGTHS.get(compact[:2])
         if expected is None:
             continue

@@ -236,6 +236,34 @@ def test_iban_mod97_accepts_valid_ibans_and_rejects_wrong_check_digits_or_length
     assert not iban_valid("XX75512108001245126199")  # no such country
 
 
+def test_an_iban_typed_in_lower_case_is_found_and_still_checked() -> None:
+    found = scan("my iban is gb42nawi04454264788619")
+    assert [(e.category, e.kind, e.strong) for e in found.evidence] == [("bank_account", "iban", True)]
+    wrong = scan("my iban is gb43nawi04454264788619")  # check digits off by one
+    assert wrong.evidence == []
+    assert wrong.signals["iban_invalid"] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        # Street names in any script after a cue.
+        ("Tilly Nicholson lives at 10252 Μεγάλη Άμμος 184, ΠΑΦΟΣ", "10252 Μεγάλη Άμμος 184"),
+        # The answer to "what is your address?".
+        ("What is your address? it is 5638 Aasa 43 Humilimont, nan 78618", "5638 Aasa 43 Humilimont"),
+        # A building number before the street number.
+        ("his address: 83393 33 Pärna, Tallinn", "83393 33 Pärna"),
+    ],
+)
+def test_addresses_after_a_cue_are_found_in_more_forms(text: str, address: str) -> None:
+    found = [(e.kind, text[e.start : e.end]) for e in scan(text).evidence if e.category == "address"]
+    assert found == [("street_after_cue", address)]
+
+
+def test_a_question_about_an_address_format_is_not_an_address() -> None:
+    assert scan("What is your address format? We store it as 3 fields").evidence == []
+
+
 def test_ssn_rules_reject_area_000_666_900s_group_00_and_serial_0000() -> None:
     assert ssn_valid("412", "56", "7823")
     assert not ssn_valid("000", "56", "7823")
