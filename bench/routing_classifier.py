@@ -13,6 +13,13 @@ Data (measurement only, never training):
   device identifiers, third parties and typos as positives; keyword traps (general questions,
   example and placeholder values, dummy keys in code, public figures) as negatives. Reported
   apart (``routing.probe_*``), not mixed into the dev-set figures.
+* ``bench/data/probe_b_prompts.jsonl`` (300 rows) and ``probe_c_prompts.jsonl`` (240 rows),
+  two more labelled probes written without reading the classifier, its generator or the
+  first probe: typos, voice-typed numbers, buried disclosures, pasted logs and configs, EU,
+  Indian, Turkish and Latin American formats and languages, public places' addresses and
+  documented test values as traps. Probe B's misses guided recogniser changes; probe C was
+  first measured blind (precision 0.945, recall 0.743), then its misses guided changes too.
+  Reported apart (``routing.probe_b_*``, ``routing.probe_c_*``).
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
@@ -52,6 +59,8 @@ DEV_SET = (
 )
 NEGATIVES = Path(__file__).resolve().parent / "data" / "negative_prompts.jsonl"
 PROBE = Path(__file__).resolve().parent / "data" / "probe_prompts.jsonl"
+PROBE_B = PROBE.with_name("probe_b_prompts.jsonl")
+PROBE_C = PROBE.with_name("probe_c_prompts.jsonl")
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000
 
@@ -79,9 +88,9 @@ def load_labelled() -> list[tuple[str, int]]:
     return items
 
 
-def load_probe() -> list[dict]:
-    """Return the probe's rows: {"text", "label" (0/1), "kind"}."""
-    with PROBE.open() as fh:
+def load_probe(path: Path = PROBE) -> list[dict]:
+    """Return a probe's rows: {"text", "label" (0/1), "kind"}."""
+    with path.open() as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
 
@@ -214,13 +223,14 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
     neg_flags = [r.sensitive for r in ours[n_dev:]]
     results["routing.false_positive_rate_negatives"] = round(sum(neg_flags) / max(1, len(neg_flags)), 4)
 
-    probe = load_probe()
-    probe_labels = [row["label"] for row in probe]
-    probe_flags = [classifier.classify(row["text"]).sensitive for row in probe]
-    results["routing.probe_n"] = len(probe)
-    results.update({f"routing.probe_{k}": v for k, v in _prf(probe_labels, probe_flags).items()})
-    probe_neg = [flag for flag, y in zip(probe_flags, probe_labels, strict=True) if not y]
-    results["routing.probe_false_positive_rate"] = round(sum(probe_neg) / max(1, len(probe_neg)), 4)
+    for name, path in (("probe", PROBE), ("probe_b", PROBE_B), ("probe_c", PROBE_C)):
+        probe = load_probe(path)
+        probe_labels = [row["label"] for row in probe]
+        probe_flags = [classifier.classify(row["text"]).sensitive for row in probe]
+        results[f"routing.{name}_n"] = len(probe)
+        results.update({f"routing.{name}_{k}": v for k, v in _prf(probe_labels, probe_flags).items()})
+        probe_neg = [flag for flag, y in zip(probe_flags, probe_labels, strict=True) if not y]
+        results[f"routing.{name}_false_positive_rate"] = round(sum(probe_neg) / max(1, len(probe_neg)), 4)
 
     latency_texts = texts if not quick else random.Random(3).sample(texts, 400)
     lat = _latencies_ms(classifier.classify, latency_texts, repeats=5)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import re
+import string
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterator
@@ -85,6 +86,9 @@ class Scan:
     _pending_topic: list[tuple[int, int, int, str]] = field(default_factory=list)
     _pending_money: list[tuple[int, int]] = field(default_factory=list)
     _pending_address: list[tuple[int, int]] = field(default_factory=list)
+    # Values of a label that opens the text ("salary 85k, ...", "cibil score 682, ..."):
+    # a terse statement about the writer, with no "I" or "my" to anchor it.
+    _opening_values: list[int] = field(default_factory=list)
     numeric_tokens: list[int] = field(default_factory=list)
     number_starts: list[int] = field(default_factory=list)
     # Token positions and character spans of single-kind phrase hits (first
@@ -295,7 +299,11 @@ _MAX_PHRASE = 4
 
 _FIRST_PERSON = frozenset(
     {"i", "i'm", "im", "i've", "ive", "i'd", "i'll", "me", "my", "mine", "myself", "we",
-     "we're", "we've", "we'll", "we'd", "our", "ours", "us", "ourselves"}
+     "we're", "we've", "we'll", "we'd", "our", "ours", "us", "ourselves",
+     # the writer in the other languages people type to the gateway
+     "yo", "tengo", "estoy", "padezco", "sufro", "je", "j'ai", "moi", "ich", "mein", "meine",
+     "meinen", "meiner", "mio", "mia", "ho", "sono", "ik", "mijn", "jag", "meu", "minha",
+     "tenho", "ganho", "meri", "mera", "mere", "mujhe", "mujhko", "moja", "moje", "mój", "benim"}
 )  # fmt: skip
 _POSSESSIVES = frozenset({"my", "our", "his", "her", "their", "your"})
 _RELATIONS = frozenset(lexicon.RELATION_WORDS)
@@ -408,6 +416,8 @@ _register("l:password", (
     "passphrase", "pass phrase", "wifi password", "wi-fi password", "wifi key", "wifi pass",
     "network key", "pw", "login password", "master password", "admin password",
     "root password", "mot de passe", "contraseña", "contrasena", "passwort ist",
+    "senha", "minha senha", "şifre", "şifrem", "sifre", "sifrem", "hasło", "haslo", "moje hasło",
+    "wachtwoord", "lösenord", "losenord", "adgangskode", "salasana", "parola", "kennwort",
 ))  # fmt: skip
 # "pass: Falcon$Eye71": "pass" is too common a word for anything but a
 # separator followed by a password-shaped value.
@@ -418,6 +428,7 @@ _register("l:pin", (
     "combination", "garage code", "keypad code", "entry code", "building code", "keypad",
     "door keypad", "combo", "lock combo", "lock combination", "padlock code", "locker code",
     "padlock combination", "key safe code", "key box code", "unlock code", "phone passcode",
+    "pincode", "pin-code", "código pin", "code pin", "pin kodu", "kod pin",
 ))  # fmt: skip
 _register("l:otp", (
     "otp", "2fa", "mfa", "one time code", "one-time code", "one time password",
@@ -440,6 +451,9 @@ _register("l:serial", (
     "serial", "serial number", "serial no", "serial num", "s n", "sn", "service tag", "imsi",
     "iccid", "udid", "android id", "device id", "deviceid", "advertising id", "idfa", "gaid",
     "idfv", "hardware id", "hwid", "machine id", "vin", "chassis number", "device serial",
+    "seriennummer", "serienummer", "numer seryjny", "numéro de série", "número de serie",
+    "número de série", "numero di serie", "seri numarası", "chassisnummer", "fahrgestellnummer",
+    "chassinummer", "numer vin", "numer nadwozia",
 ))  # fmt: skip
 _register("l:gov", (
     "passport", "passport number", "passport no", "driver's license", "drivers license",
@@ -456,6 +470,10 @@ _register("l:gov", (
     "mykad", "tfn", "tax file number", "ird number", "personnummer", "cnp", "member id",
     "insurance id", "policy number", "state id", "license plate", "licence plate",
     "number plate", "plate number", "registration number", "reg number", "tag number",
+    "pps", "pps no", "pps number", "ppsn", "numéro de sécu", "numero de secu", "numéro de sécurité sociale",
+    "sécurité sociale", "securite sociale", "carte vitale", "nir", "nie number", "dni number",
+    "número de identificación", "sozialversicherungsnummer", "svnr", "ahv", "burgerservicenummer",
+    "personal number", "tc kimlik", "kimlik no", "nino",
 ))  # fmt: skip
 _register("l:gov_nhs", ("nhs number", "nhs no", "nhs"))
 _register("l:mrn", ("mrn", "medical record number", "patient id", "patient number", "chart number"))
@@ -475,7 +493,9 @@ _register("l:swift", ("swift", "bic", "swift code", "bic code", "swift bic"))
 _register("l:dob", (
     "born", "dob", "d o b", "date of birth", "birth date", "birthdate", "birthday", "b-day",
     "bday", "birth day", "geboren", "né", "née", "fecha de nacimiento", "nacimiento",
-    "date de naissance", "born on",
+    "date de naissance", "born on", "geburtsdatum", "data di nascita", "data de nascimento",
+    "data urodzenia", "geboortedatum", "fødselsdato", "födelsedatum", "doğum tarihi",
+    "doğum tarihim", "dogum tarihim", "nascido em", "nacido el", "nacida el", "urodzony", "urodzona",
 ))  # fmt: skip
 _register("l:birth_year", ("born in", "birth year", "year of birth", "yob", "born"))
 _register("l:cvv", ("cvv", "cvv2", "cvc", "cvc2", "csc", "security code", "card security code"))
@@ -580,14 +600,32 @@ _register("l:employer_cue", (
 _register("l:money_label", (
     "gross", "net", "salary", "salary is", "paid", "earn", "earns", "make", "makes", "income",
     "paycheck", "paycheque", "wage", "wages", "rent", "owe", "owes", "balance", "debt",
-    "savings", "bonus", "pension", "take home", "take-home",
+    "savings", "bonus", "pension", "take home", "take-home", "in hand", "ctc", "gehalt", "lohn",
+    "nettogehalt", "bruttogehalt", "salaire", "sueldo", "salario", "stipendio", "renda", "salário",
 ))  # fmt: skip
 # Single tokens whose positions several recognisers need; the phrase table
 # finds them in the same pass as everything else.
 _register("fp", sorted(_FIRST_PERSON))
 _register("rel", lexicon.RELATION_WORDS)
 _register("first_name", lexicon.FIRST_NAMES)
-_register("landmark", lexicon.LANDMARK_ADDRESSES)
+_STREET_ABBREVIATIONS = {
+    "street": ("st",), "avenue": ("ave", "av"), "road": ("rd",), "boulevard": ("blvd",),
+    "drive": ("dr",), "lane": ("ln",), "place": ("pl",), "parkway": ("pkwy",), "terrace": ("ter",),
+}  # fmt: skip
+
+
+def _landmark_spellings(addresses: tuple[str, ...]) -> list[str]:
+    """Each landmark address as written and with its street suffix abbreviated
+    ("1600 pennsylvania avenue" and "1600 pennsylvania ave")."""
+    out = []
+    for address in addresses:
+        out.append(address)
+        head, _, suffix = address.rpartition(" ")
+        out += [f"{head} {short}" for short in _STREET_ABBREVIATIONS.get(suffix, ())]
+    return out
+
+
+_register("landmark", _landmark_spellings(lexicon.LANDMARK_ADDRESSES))
 _register("locverb", (
     "live", "living", "lives", "reside", "residing", "staying", "stay", "located", "based",
     "moved", "parked", "sleeping", "hiding", "stuck", "waiting", "sitting", "standing",
@@ -746,15 +784,32 @@ _TITLE_VALUE_RE = re.compile(r"\.?[ \t]+(" + _NAME_TAIL + r")")
 _SIGNOFF_VALUE_RE = re.compile(r"[ \t]*[,.!:-]?[ \t]*\n?[ \t]*(" + _NAME_TAIL + r")[ \t]*(?:\n|$)")
 _RELATION_VALUE_RE = re.compile(r"(?:[ \t]*,)?[ \t]+(" + _NAME_TAIL + r")")
 _PASSWORD_VALUE_RE = re.compile(
-    r"(?:\s+(?:for|on|to|of)\s+(?:[\w.@'-]+\s+){0,3}?[\w.@'-]+)?\s*(?:is\s+now|is\s+still|will\s+be|changed\s+to|set\s+to|reset\s+to|"
-    r"should\s+be|is|was|=>|:=|->|=|:|to|ist|es|est)\s*[:=]?\s*[\"'`“‘(\[]?([^\s\"'`”’)\]]{3,64})",
+    r"(?:\s+(?:for|on|to|of|do|da|de|du|del|für|van|voor|di|na|dla)\s+(?:[\w.@'-]+\s+){0,3}?[\w.@'-]+)?\s*"
+    r"(?:is\s+now|is\s+still|will\s+be|changed\s+to|set\s+to|reset\s+to|"
+    r"should\s+be|is|was|=>|:=|->|=|:|to|ist|es|est|é|è|jest|er|är|is\s+nu)\s*[:=]?\s*[\"'`“‘(\[]?([^\s\"'`”’)\]]{3,64})",
     re.IGNORECASE,
 )
+# "app password for smtp is 'qwhz mbtr opla ksve'": a quoted value may hold spaces, and
+# an app password's four groups of four letters read as one value even unquoted.
+_PASSWORD_QUOTED_RE = re.compile(
+    r"(?:\s+(?:for|on|to|of)\s+(?:[\w.@'-]+\s+){0,3}?[\w.@'-]+)?\s*(?:is\s+now|is\s+still|will\s+be|"
+    r"changed\s+to|set\s+to|reset\s+to|should\s+be|is|was|=|:|to|ist|es|est)\s*[:=]?\s*"
+    r"(?:[\"'`“‘]([^\"'`”’\n]{4,64}?)[\"'`”’]|([a-z]{4} [a-z]{4} [a-z]{4} [a-z]{4})\b)",
+    re.IGNORECASE,
+)
+# Twelve to twenty-four short words after "recovery phrase" or "seed phrase": a wallet's
+# mnemonic. Prose has function words that no mnemonic word list holds.
+_SEED_WORDS_RE = re.compile(r"[^\n]{0,40}?\b((?:[a-z]{3,8}[ ,]+){11,23}[a-z]{3,8})\b")
+_NOT_SEED_WORDS = frozenset(
+    {"the", "and", "that", "with", "was", "are", "for", "this", "but", "not", "have", "from",
+     "they", "your", "you", "what", "when", "which", "its", "how", "can", "should", "would"}
+)  # fmt: skip
 # "password fOReLy!rfvAV": no verb, so only a value that looks like a secret counts.
 _PASSWORD_BARE_RE = re.compile(r"[ \t]+[\"'`]?([^\s\"'`]{6,64})")
 # "ops@acme.io / Summer2024!", "login: jdoe / hunter22": an account, a slash, a secret.
 _LOGIN_PAIR_RE = re.compile(r"[ \t]*(?:/|\||:)[ \t]*[\"'`]?([^\s\"'`/|]{4,64})")
 _CODE_VALUE_RE = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?:\(.*|\[.*|\.[A-Za-z_]\w*)")
+_SNAKE_CASE_RE = re.compile(r"[a-z]+(?:_[a-z]+)+")
 _CLI_PASSWORD_RE = re.compile(r"(?:--password[= ]|--pass[= ]|(?<=\s)-p(?=\S))[\"']?([^\s\"']{4,64})")
 _PROSE_AFTER_RE = re.compile(r"[ \t]+([a-z]{2,})\b")
 _PIN_VALUE_RE = re.compile(
@@ -765,7 +820,7 @@ _PIN_VALUE_RE = re.compile(
 _PASS_SHORT_VALUE_RE = re.compile(r"[ \t]*[:=][ \t]*[\"'`]?([^\s\"'`]{6,64})")
 _JOINERS = frozenset({"and", "but", "so", "or", "then", "btw", "lol", "pls", "please", "thanks"})
 _LOGIN_VALUE_RE = re.compile(
-    r"(?:\s+(?:for|to|of|on)\s+(?:[\w.'-]+\s+){0,4}?)?\s*(?:is|are|:|=)?\s*"
+    r"(?:\s+(?:for|to|of|on|do|da|de|du|del|für|van|voor|di|na|dla)\s+(?:[\w.'-]+:?\s+){0,4}?)?\s*(?:is|are|:|=)?\s*"
     r"([^\s/|]{3,64})[ \t]*(?:/|\|)[ \t]*[\"'`]?([^\s\"'`/|]{4,64})"
 )
 # After "my address is", "ship to", "send the statement to", "what's your address? it
@@ -780,7 +835,7 @@ _ADDRESS_AFTER_CUE_RE = re.compile(
 _MONEY_LABEL_VALUE_RE = re.compile(
     r"[ \t]*(?:is|of|was|:|=|about|around|roughly|only|like|me|us|him|her)?[ \t]*"
     r"(?:about|around|roughly|only|like)?[ \t]*(\$?\d{1,3}(?:,\d{3})+(?:\.\d\d)?|\$?\d{3,7}(?:\.\d\d)?"
-    r"|\d{1,3}(?:\.\d)?\s?k)\b(?!\s*(?:%|percent|years?|months?|weeks?|days?|hours?|minutes?|"
+    r"|\d{1,3}(?:[.']\d{3})+(?:,\d\d)?|\d{1,3}(?:\.\d{1,2})?\s?(?:k|l|lakhs?|lacs?|cr|crores?))\b(?!\s*(?:%|percent|years?|months?|weeks?|days?|hours?|minutes?|"
     r"people|times|miles|km|calories|steps|words))"
 )
 _MED_VALUE_RE = re.compile(r"[ \t]+(?:\d+\s?(?:mg|mcg|ml)\s+(?:of\s+)?)?([A-Za-z][\w-]{3,})")
@@ -803,12 +858,14 @@ _SECRET_VALUE_RE = re.compile(
 _BEARER_VALUE_RE = re.compile(r"\s+([A-Za-z0-9\-._~+/]{20,}=*)")
 _IMEI_VALUE_RE = re.compile(r"[^\d\n]{0,30}?(\d{2}[- ]?\d{6}[- ]?\d{6}[- ]?\d{1,2})\b")
 _SERIAL_VALUE_RE = re.compile(
-    r"(?:\s+(?:of|on|for)\s+(?:my|our|his|her|the|their)\s+(?:[\w'-]+\s+){0,3}?(?=is\b|:))?"
-    r"\s*(?:is|:|#|=|-|no\.?|number)?\s*[:#]?\s*[\"']?([A-Za-z0-9][A-Za-z0-9-]{5,40})\b",
+    r"(?:\s+(?:(?:of|on|for|van|von|de|du|di|do|da)\s+)?(?:my|our|his|her|the|their|mijn|mojej|mojego|"
+    r"meiner|meines|mon|ma|mi|meu|minha|mio|mia)\s+(?:[\w'-]+\s+){0,3}?(?=(?:is|ist|est|es|é|è|to)\b|:))?"
+    r"\s*(?:is|ist|est|es|é|è|to|:|#|=|-|no\.?|number)?\s*[:#]?\s*[\"']?([A-Za-z0-9][A-Za-z0-9-]{5,40})\b",
     re.IGNORECASE,
 )
 _GOV_VALUE_RE = re.compile(
-    r"[\s:#.=(-]{0,4}(?:(?:is|was|number|no\.?|num|of|id)\s*[:#]?\s*){0,2}"
+    r"[\s:#.=(-]{0,4}(?:(?:is|was|number|no\.?|num|of|id|es|est|ist|è|é|er|är|jest|nr\.?|n[º°o]\.?)"
+    r"\s*[:#]?\s*){0,2}"
     r"([A-Za-z0-9](?:[A-Za-z0-9./-]|[ ](?=[A-Za-z]?\d)){3,22}[A-Za-z0-9])(?![\w-])",
     re.IGNORECASE,
 )
@@ -860,6 +917,7 @@ _EU_STREET_SUFFIXES = (
 _EU_NUMBER_RE = re.compile(r"\.?\s+(\d{1,4}[a-zA-Z]?)\b")
 _CURRENCY_VALUE_RE = re.compile(r"\s?\$?\s?\d[\d,.']*")
 
+_EMAIL_LOCAL_CHARS = frozenset(string.ascii_letters + string.digits + "._%+'-")
 _EMAIL_RE = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9._%+'-]{0,62}[A-Za-z0-9_])?@"
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
@@ -873,12 +931,18 @@ _PHONE_RE = re.compile(
     r"|(?<=0)\d{2,4}[\s.-]?\d{3,4}[\s.-]?\d{3,4}"
     r"|(?<=\d)\d{2}[\s.-]\d{4}"
     r"|(?<=\d)\d{9,10}"
+    # Indian mobiles, five and five: "98204 71536".
+    r"|(?<=[6-9])\d{4}[\s-]\d{5}"
+    # German and Austrian style, the area code before a slash: "0176/44 28 193".
+    r"|(?<=0)\d{2,4}\s?/\s?\d{2,4}(?:[\s.-]?\d{2,4}){0,3}"
     r")(?![\w-]|\.\d)"
 )
 _CONTEXT_PHONE_RE = re.compile(
     r"phone|\bph\b|call|cell|mobile|\bmob\b|\btel|number|\bno\.|\bnum\b|text|\btxt\b|sms|"
     r"whatsapp|signal|telegram|reach|contact|\bring\b|fax|landline|dial|handy|viber|voicemail|"
-    r"\bext\b|extension|answering|messages?|receiving|registered|texting"
+    r"\bext\b|extension|answering|messages?|receiving|registered|texting|"
+    r"ruf|telefon|t[eé]l[eé]phone|portable|m[oó]vil|celular|llam|num[eé]ro|n[uú]mero|nummer|"
+    r"chiam|cellulare|zurück"
 )
 # Any grouped digit run, read as a phone number only next to a phone word and
 # away from words that make it an order, account or booking reference.
@@ -888,10 +952,13 @@ _NOT_PHONE_CONTEXT_RE = re.compile(
     r"case\b|policy|flight|booking|confirmation|zip|postal|isbn|sku|\bid\b|version|room|"
     r"population|score|\$|€|£"
 )
+_FIVE_FIVE_RE = re.compile(r"\d{5}[\s-]\d{5}")
 _DATE_SHAPE_RE = re.compile(
     r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}[./-]\d{1,2}[./-]\d{1,2}|\d{1,2}[./-]\d{4}"
 )
-_CARD_RE = re.compile(r"\d(?:[ -]?\d){11,18}(?![\w-]|[.,]\d)")
+# Separators as people type them: "4929 7443 ...", "4929  7443 ..." (double spaces),
+# "6011-9459-...", "6011.9459.2082.5569" (dots, only between groups of four).
+_CARD_RE = re.compile(r"\d(?:(?: ?[ -]|\.(?=\d{4}(?:\.|\D|$)))?\d){11,18}(?![\w-]|[.,]\d)")
 _CONTEXT_CARD_RE = re.compile(
     r"card|visa|master|amex|american express|discover|credit|debit|\bcc\b|ccn|\bpan\b|cvv|"
     r"cvc|expir|\bexp\b|payment|\bpay|charge|billing"
@@ -1129,8 +1196,10 @@ def _looks_placeholder(value: str) -> bool:
 def _complex_secret(value: str) -> bool:
     """Return True for a token mixing letters with digits or symbols (a password shape)."""
     stripped = value.strip(".,;:!?)]}\"'")
-    if len(stripped) < 6 or stripped.lower() in _COMMON or "/" in stripped or "@" in stripped:
+    if len(stripped) < 6 or stripped.lower() in _COMMON or "/" in stripped:
         return False
+    if "@" in stripped and (_EMAIL_RE.fullmatch(stripped) or stripped.startswith("@")):
+        return False  # an address or a handle, not a password ("Tp-Link@0419" is one)
     has_alpha = any(c.isalpha() for c in stripped)
     has_digit = any(c.isdigit() for c in stripped)
     has_symbol = any(not c.isalnum() for c in stripped)
@@ -1146,8 +1215,8 @@ def _secret_value_ok(value: str) -> bool:
         return False
     if "example" in low or "xxxx" in low or "****" in low or "your" in low:
         return False
-    if _CODE_VALUE_RE.fullmatch(stripped):
-        return False  # input("Password: "), user.password, getpass(), settings[...]
+    if _CODE_VALUE_RE.fullmatch(stripped) or _SNAKE_CASE_RE.fullmatch(stripped):
+        return False  # input("Password: "), user.password, getpass(), settings[...], aws_db_instance
     if len(set(low)) == 1 or _looks_placeholder(stripped) and not any(c.isdigit() for c in stripped[3:]):
         return False
     return not any(marker in stripped for marker in _ENV_REFERENCE_MARKERS)
@@ -1172,8 +1241,10 @@ def _scan_email(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
     at = text.find("@")
     while at >= 0:
         # Local parts hold no whitespace: start the match at the word before '@'.
-        begin = max(text.rfind(" ", 0, at), text.rfind("\n", 0, at), text.rfind("\t", 0, at))
-        begin = max(begin + 1, at - 64)
+        # Local parts hold none of "=<>():;,\"" either: "user=ewan@..." starts at "ewan".
+        begin = at
+        while begin > max(0, at - 64) and text[begin - 1] in _EMAIL_LOCAL_CHARS:
+            begin -= 1
         while begin < at and not text[begin].isalnum():
             begin += 1
         m = _EMAIL_RE.match(text, begin, at + 256)
@@ -1202,6 +1273,32 @@ def _scan_email(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
             taken.append(pair.span(1))
 
 
+# Ofcom's numbers for drama (07700 900000-900999): real-looking, never anyone's. People
+# also use them as realistic examples, so only a word of fiction nearby makes them one.
+_FICTION_CUE_RE = re.compile(
+    r"drama|film|movie|fiction|fake|prop\b|script|novel|story|tv show|scene|placeholder|example|"
+    r"dummy|sample|mock"
+)
+
+
+def _drama_number(digits: str) -> bool:
+    national = digits[2:] if digits.startswith("44") else digits.lstrip("0")
+    return national.startswith("7700900") and len(national) == 10
+
+
+def _luhn_prefix(raw: str) -> int:
+    """Return the length of the longest prefix of `raw`, cut before a separator, that holds
+    13 to 19 digits and passes Luhn; 0 when there is none."""
+    for cut in range(len(raw) - 1, 0, -1):
+        if not raw[cut].isdigit() and raw[cut - 1].isdigit():
+            digits = _digits(raw[:cut])
+            if len(digits) < 13:
+                return 0
+            if len(digits) <= 19 and luhn_valid(digits) and card_network(digits):
+                return cut
+    return 0
+
+
 def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits: int) -> None:
     """Cards, SSNs and phones, in that order so the longest validated reading wins."""
     signals = scan.signals
@@ -1220,6 +1317,13 @@ def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits:
             digits = _digits(raw)
             if not 12 <= len(digits) <= 19:
                 continue
+            if not luhn_valid(digits):
+                # "6011944323383631 10/27": the run swallowed the expiry's month; a shorter
+                # run, cut at a separator, may be the card.
+                cut = _luhn_prefix(raw)
+                if cut:
+                    raw, end = raw[:cut], start + cut
+                    digits = _digits(raw)
             card_context = bool(_CONTEXT_CARD_RE.search(_window(text, start, end)))
             if len(digits) == 12 and not card_context:
                 continue
@@ -1287,6 +1391,10 @@ def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits:
         n = len(digits)
         if _DATE_SHAPE_RE.fullmatch(raw) or len(set(digits)) == 1:
             continue
+        if _FIVE_FIVE_RE.fullmatch(raw) and _NOT_PHONE_CONTEXT_RE.search(
+            text[max(0, start - 25) : start].lower()
+        ):
+            continue  # "order 71234 55555": a reference in the Indian mobile's shape
         has_context = bool(_CONTEXT_PHONE_RE.search(_window(text, start, end, 30)))
         kind = "phone"
         if raw[0] == "+":
@@ -1329,6 +1437,9 @@ def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits:
         else:
             continue
         taken.append((start, end))
+        if _drama_number(digits) and _FICTION_CUE_RE.search(_window(text, start, end, 80).lower()):
+            signals["phone_fictional"] += 1
+            continue
         scan.add("phone", start, end, kind, True)
         if has_context:
             signals["phone_ctx"] += 1
@@ -1351,6 +1462,68 @@ def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits:
             continue
         scan.add("phone", start, end, "phone_generic", True)
         signals["phone_ctx"] += 1
+
+
+# Numbers read out or dictated ("oh seven nine one one ...", "four five five six, two seven
+# ..."): a run of digit words is checked as the number it spells.
+_DIGIT_WORDS = {
+    "zero": "0", "oh": "0", "o": "0", "nought": "0", "one": "1", "two": "2", "three": "3",
+    "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+}  # fmt: skip
+_SPOKEN_SEPARATORS = frozenset({"dash", "hyphen", "space"})
+_SPOKEN_GATE = frozenset(_DIGIT_WORDS) - {"o", "oh", "one"}
+_SPOKEN_EMAIL_RE = re.compile(
+    r"\b([a-z0-9]+(?:\s+(?:dot|underscore)\s+[a-z0-9]+)*)\s+at\s+([a-z0-9-]+(?:\s+dot\s+[a-z0-9-]+)*"
+    r"\s+dot\s+(?:com|net|org|edu|gov|io|co|uk|de|fr|nl|es|it|ca|au|in|me|info|biz))\b"
+)
+
+
+def _spoken_runs(scan: Scan) -> Iterator[tuple[int, int, str]]:
+    """Yield (first token, last token, digits) for each run of seven or more digit words."""
+    tokens = scan.tokens
+    i, n = 0, len(tokens)
+    while i < n:
+        if tokens[i] not in _DIGIT_WORDS or tokens[i] in ("o", "oh"):
+            i += 1
+            continue
+        digits, j, last = [], i, i
+        while j < n:
+            token = tokens[j]
+            if token in _DIGIT_WORDS:
+                digits.append(_DIGIT_WORDS[token])
+                last = j
+            elif token in ("double", "triple") and j + 1 < n and tokens[j + 1] in _DIGIT_WORDS:
+                digits.append(_DIGIT_WORDS[tokens[j + 1]] * (2 if token == "double" else 3))
+                j, last = j + 1, j + 1
+            elif token not in _SPOKEN_SEPARATORS:
+                break
+            j += 1
+        if len("".join(digits)) >= 7:
+            yield i, last, "".join(digits)
+        i = max(j, i + 1)
+
+
+def _scan_spoken(text: str, scan: Scan) -> None:
+    lowered = scan.lowered
+    if " at " in lowered and " dot " in lowered:
+        for m in _SPOKEN_EMAIL_RE.finditer(lowered):
+            if m.group(1) not in _COMMON or " dot " in m.group(1):
+                scan.add("email", m.start(), m.end(), "email_spoken", True)
+    if len(_SPOKEN_GATE.intersection(scan.tokens)) < 2:
+        return
+    for first, last, digits in _spoken_runs(scan):
+        start, end = scan.token_starts[first], scan.token_end(last)
+        window = _window(lowered, start, end, 60)
+        if 13 <= len(digits) <= 19 and luhn_valid(digits) and card_network(digits):
+            scan.add("payment_card", start, end, "card_spoken", True)
+        elif (
+            len(digits) == 9
+            and _CONTEXT_SSN_RE.search(window)
+            and ssn_valid(digits[:3], digits[3:5], digits[5:])
+        ):
+            scan.add("government_id", start, end, "ssn_spoken", True)
+        elif 7 <= len(digits) <= 15 and _CONTEXT_PHONE_RE.search(window):
+            scan.add("phone", start, end, "phone_spoken", True)
 
 
 def _scan_iban(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
@@ -1530,6 +1703,29 @@ def _street_prefix(text: str, suffix_start: int) -> re.Match[str] | None:
         position = m.start() + 1
 
 
+# "Mayo Clinic is at 200 First St SW", "the museum's address is ...": an address of a
+# public place, given with no person in the sentence before it, locates nobody.
+_PUBLIC_PLACES = frozenset(
+    {"clinic", "hospital", "museum", "university", "college", "embassy", "consulate",
+     "restaurant", "cafe", "café", "hotel", "store", "shop", "mall", "headquarters", "hq",
+     "church", "cathedral", "temple", "mosque", "synagogue", "library", "stadium", "arena",
+     "airport", "station", "courthouse", "theatre", "theater", "gallery", "zoo", "park",
+     "pharmacy", "bakery", "bank", "branch", "dmv", "center", "centre", "campus", "hall",
+     "house", "tower", "building", "office", "offices", "company", "inc", "ltd", "llc", "corp"}
+)  # fmt: skip
+_PERSON_WORDS = _FIRST_PERSON | _POSSESSIVES | _RELATIONS | frozenset({"he", "she", "they", "him", "them"})
+
+
+def _public_place_before(scan: Scan, start: int) -> bool:
+    """Return True when the sentence before `start` names a public place and no person."""
+    text = scan.text
+    sentence_start = max(text.rfind(".", 0, start - 1), text.rfind("\n", 0, start), text.rfind("!", 0, start))
+    i = bisect_left(scan.token_starts, start)
+    first = bisect_left(scan.token_starts, sentence_start + 1, max(0, i - 10), i)
+    before = scan.tokens[first:i]
+    return not _PUBLIC_PLACES.isdisjoint(before) and _PERSON_WORDS.isdisjoint(before)
+
+
 def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
     signals = scan.signals
     tokens = scan.tokens
@@ -1568,6 +1764,9 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
         if _overlaps(streets_found, m.start(), end):
             continue
         streets_found.append((m.start(), end))
+        if _public_place_before(scan, m.start()):
+            signals["address_public_place"] += 1
+            continue
         scan.add("address", m.start(), end, "street_address", True)
     for i in scan.numeric_tokens:
         # "Hauptstraße 12", "Keizersgracht 123": the suffix word precedes the number;
@@ -1627,6 +1826,9 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
         if _overlaps(streets, start, end):
             continue
         if landmarks and _overlaps(landmarks, start, end):
+            continue
+        if _public_place_before(scan, start):
+            signals["address_public_place"] += 1
             continue
         scan.add("address", start, end, "street_after_cue", True)
         streets.append((start, end))
@@ -1704,6 +1906,20 @@ def _scan_money(text: str, scan: Scan) -> list[tuple[int, int]]:
 # Label-driven recognisers
 
 
+_TERSE_GAP_RE = re.compile(r"[\s:=-]*(?:score|rating)?[\s:=-]*(?:is|of|at)?[\s:=-]*")
+_NOT_TERSE_AFTER_RE = re.compile(
+    r"\s*(?:is|are|was|were|means?|counts?|considered|to|or|vs\.?|versus|enough|range|ranges)\b",
+    re.IGNORECASE,
+)
+
+
+def _terse_value(text: str, label_end: int, value_start: int, value_end: int) -> bool:
+    """Return True for "label value," ("cibil score 682, ...", "salary 85k, rent 2k"):
+    the value right after its label, not a sentence about values ("... 300 is the lowest")."""
+    gap = _TERSE_GAP_RE.match(text, label_end, value_start)
+    return bool(gap and gap.end() == value_start) and not _NOT_TERSE_AFTER_RE.match(text, value_end)
+
+
 def _scan_labels(
     text: str, scan: Scan, labels: dict[tuple[int, str], int], taken: list[tuple[int, int]]
 ) -> None:
@@ -1771,6 +1987,18 @@ def _scan_labels(
                     scan.add("bank_account", m.start(1), m.end(1), "account_number", True)
                     taken.append(m.span(1))
         elif kind == "l:password":
+            quoted = _PASSWORD_QUOTED_RE.match(text, pos)
+            if quoted:
+                group = 1 if quoted.group(1) is not None else 2
+                value = quoted.group(group)
+                if (
+                    " " in value.strip()
+                    and _secret_value_ok(value)
+                    and not _overlaps(taken, *quoted.span(group))
+                ):
+                    scan.add("credential", quoted.start(group), quoted.end(group), "password", True)
+                    taken.append(quoted.span(group))
+                    continue
             m = _PASSWORD_VALUE_RE.match(text, pos)
             ok = False
             if m and not _overlaps(taken, *m.span(1)):
@@ -1811,6 +2039,8 @@ def _scan_labels(
             m = _MONEY_LABEL_VALUE_RE.match(text, pos)
             if m and not _overlaps(taken, *m.span(1)):
                 scan._pending_money.append(m.span(1))
+                if i == 0 and _terse_value(text, pos, m.start(1), m.end(1)):
+                    scan._opening_values.append(m.start(1))
         elif kind == "l:profession_intro":
             if last + 1 < len(tokens) and tokens[last + 1] in lexicon.PROFESSIONS:
                 signals["professional_context"] += 1
@@ -1838,6 +2068,13 @@ def _scan_labels(
             scan.add("credential", m.start(1), m.end(1), "otp", True)
             taken.append(m.span(1))
         elif kind == "l:secret":
+            if tokens[last] in ("phrase", "mnemonic"):
+                m = _SEED_WORDS_RE.match(text, pos)
+                if m and _NOT_SEED_WORDS.isdisjoint(m.group(1).replace(",", " ").split()):
+                    if not _overlaps(taken, *m.span(1)):
+                        scan.add("credential", m.start(1), m.end(1), "seed_phrase", True)
+                        taken.append(m.span(1))
+                    continue
             regex = _BEARER_VALUE_RE if tokens[last] == "bearer" else _SECRET_VALUE_RE
             m = regex.match(text, pos)
             if not m or _overlaps(taken, *m.span(1)):
@@ -1928,6 +2165,8 @@ def _scan_labels(
             if m:
                 signals["credit_score_number"] += 1
                 scan._pending_topic.append((i, m.start(1), m.end(1), "credit_score_value"))
+                if i == 0 and _terse_value(text, pos, m.start(1), m.end(1)):
+                    scan._opening_values.append(m.start(1))
         elif kind == "l:health_value":
             m = _HEALTH_VALUE_VALUE_RE.match(text, pos)
             if m and not _overlaps(taken, *m.span(1)):
@@ -2176,7 +2415,7 @@ def _scan_topics(
     for i, size, kind in hits:
         if kind in ("health_term", "clinical_term", "finance_term"):
             signals[kind] += 1
-            if anchored(i):
+            if anchored(i) or (kind == "health_term" and _condition_since(text, scan, i, size, boundaries)):
                 category = "financial" if kind == "finance_term" else "health"
                 scan.add(category, scan.token_starts[i], scan.token_end(i + size - 1),
                          kind + "_anchored", False)  # fmt: skip
@@ -2194,8 +2433,9 @@ def _scan_topics(
         elif kind == "years_old":
             signals["age"] += 1
     done: set[tuple[int, int, str]] = set()
+    opening = scan._opening_values
     for i, start, end, kind in scan._pending_topic:
-        if (start, end, kind) not in done and anchored(i):
+        if (start, end, kind) not in done and (anchored(i) or start in opening):
             done.add((start, end, kind))
             category = "financial" if kind == "credit_score_value" else "health"
             scan.add(category, start, end, kind, kind != "med_context")
@@ -2210,8 +2450,14 @@ def _scan_topics(
     if money or scan._pending_money:
         starts = scan.token_starts
         added: list[tuple[int, int]] = []
+        # "rent 1450, car payment 389, income 4100 after tax": several labelled figures
+        # listed together are someone's own budget, not a question about money.
+        listed = len(scan._pending_money) >= 2 and not signals.get("generic_opener")
         for start, end in money + scan._pending_money:
-            if not _overlaps(added, start, end) and anchored(bisect_left(starts, start)):
+            if _overlaps(added, start, end):
+                continue
+            labelled = (start, end) in scan._pending_money
+            if anchored(bisect_left(starts, start)) or (labelled and (listed or start in opening)):
                 added.append((start, end))
                 scan.add("financial", start, end, "money_anchored", False)
     if scan.numeric_tokens and ("mg" in text or "ml" in text or "units" in text or "mcg" in text
@@ -2225,6 +2471,21 @@ def _scan_topics(
         _scan_regimens(text, scan)
     if not _CYCLE_WORDS.isdisjoint(tokens):
         _scan_treatment_cycles(scan)
+
+
+# "hiv+ since 2019", "asthmatic for 20 years": a sentence that opens on a condition and
+# says how long it has lasted is the writer's own history.
+_SINCE_RE = re.compile(
+    r"\+?\s*(?:positive\s+|type\s+[12]\s+)?(?:since\s+(?:\d|birth|childhood|i\b|a\s+kid|my\b)"
+    r"|for\s+(?:\d+|a|two|three|four|five|six|ten|many|several)\s+(?:years?|months?|weeks?))",
+    re.IGNORECASE,
+)
+
+
+def _condition_since(text: str, scan: Scan, i: int, size: int, boundaries: list[int]) -> bool:
+    start = scan.token_starts[i]
+    opens = i == 0 or bisect_right(boundaries, start) > bisect_right(boundaries, scan.token_starts[i - 1])
+    return opens and bool(_SINCE_RE.match(text, scan.token_end(i + size - 1)))
 
 
 # "20 units of Lantus", "2 puffs of Symbicort", "50mg sertraline": an amount, a unit and
@@ -2269,6 +2530,7 @@ _DIGITS_AND_SEPARATORS = "0123456789.,"
 
 
 def _scan_regimens(text: str, scan: Scan) -> None:
+    """Doses of a drug: "20 units of Lantus", "escitalopram 10 mg", and lab results."""
     tokens = scan.tokens
     n = len(tokens)
     starts: list[int] = []
@@ -2283,6 +2545,42 @@ def _scan_regimens(text: str, scan: Scan) -> None:
         word = m.group(1)
         if _drug_like(word, word[:1].isupper()):
             scan.add("health", m.start(), m.end(1), "dosage_regimen", False)
+    # The drug before its dose: "escitalopram 10 mg", "Sertraline 50mg daily".
+    for i in scan.numeric_tokens:
+        unit = tokens[i].lstrip(_DIGITS_AND_SEPARATORS) or (tokens[i + 1] if i + 1 < n else "")
+        if i and unit in ("mg", "mcg", "µg", "ug", "ml", "iu") and len(tokens[i - 1]) >= 5:
+            start = scan.token_starts[i - 1]
+            word = text[start : scan.token_end(i - 1)]
+            if word.isalpha() and _drug_like(word, False):
+                end = scan.token_end(i) if tokens[i].lstrip(_DIGITS_AND_SEPARATORS) else scan.token_end(i + 1)
+                scan.add("health", start, end, "dosage_regimen", False)
+    _scan_lab_panel(text, scan)
+
+
+# A lab report: two or more results with their units ("TSH 6.8 mIU/L (H) Free T4 0.7 ng/dL").
+# A reference range ("70-99 mg/dL", "below 5.7 mmol/L") is textbook knowledge, not a result.
+_LAB_VALUE_RE = re.compile(
+    r"(?<![\d.\-–<>])(\d{1,4}(?:[.,]\d{1,3})?)\s?(?:mg/dl|mmol/l|m?iu/l|[µu]iu/ml|ng/dl|ng/ml|pg/ml|"
+    r"iu/ml|u/l|g/dl|g/l|[µu]mol/l|meq/l|mmhg|x10\^?9/l|cells/mm3|copies/ml)\b",
+    re.IGNORECASE,
+)
+_LAB_RANGE_BEFORE_RE = re.compile(
+    r"(?:\d\s?[-–]|\bto|\bbelow|\babove|\bunder|\bover|\bless than|\bmore than|\bbetween|\band|"
+    r"\bnormal(?: range)?(?: is)?|\btarget(?: is)?|\bshould be)\s*$",
+    re.IGNORECASE,
+)
+
+
+def _scan_lab_panel(text: str, scan: Scan) -> None:
+    if "/" not in text and "mmhg" not in scan.lowered:
+        return
+    results = [
+        m for m in _LAB_VALUE_RE.finditer(text)
+        if not _LAB_RANGE_BEFORE_RE.search(text[max(0, m.start() - 16) : m.start()])
+    ]  # fmt: skip
+    if len(results) >= 2:
+        for m in results:
+            scan.add("health", m.start(), m.end(), "lab_result", True)
 
 
 # "chemo round 4 of 6", "cycle 3/8", "my third ECT session", "2nd round of radiation".
@@ -2484,6 +2782,7 @@ def scan(text: str) -> Scan:
                 result.add("government_id", start, end, "nino", True)
                 taken.append((start, end))
     _scan_high_entropy(text, result)
+    _scan_spoken(text, result)
     money: list[tuple[int, int]] = []
     if n_digits:
         _scan_devices(text, result)
@@ -2492,4 +2791,19 @@ def scan(text: str) -> Scan:
     _scan_names(text, result, hits)
     _scan_context(text, result)  # before topics, which read its question-form signals
     _scan_topics(text, result, topics, money)
+    if result.signals.get("card_test") and not result.signals.get("card"):
+        _drop_test_card_details(result)
     return result
+
+
+def _drop_test_card_details(result: Scan) -> None:
+    """An expiry or CVV typed with a documented test card ("4242 4242 4242 4242, exp 12/34,
+    cvc 123") belongs to the test card: it discloses nobody's card."""
+    kept = []
+    for evidence in result.evidence:
+        if evidence.kind in ("card_expiry", "cvv", "card_last4"):
+            result.signals[evidence.kind] -= 1
+            result.signals["card_test_detail"] += 1
+        else:
+            kept.append(evidence)
+    result.evidence = kept

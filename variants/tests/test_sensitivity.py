@@ -589,3 +589,163 @@ def test_snake_case_tokens_keep_their_offsets() -> None:
     located = [text[s : s + len(t)].lower() for s, t in zip(result.token_starts, result.tokens, strict=True)]
     assert located == result.tokens
     assert ("credential", "Tr0ub4dor&3x") in {(e.category, text[e.start : e.end]) for e in result.evidence}
+
+
+# --- recognisers added after a second, independently written probe set ---------------------
+
+
+def _kinds(text: str) -> list[tuple[str, str]]:
+    return [(e.kind, text[e.start : e.end]) for e in scan(text).evidence if e.strong]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        # card numbers typed with double spaces or dots, or run into the expiry's month
+        ("found my dads old card 4929  7443  1696  0692 in a drawer", "card", "4929  7443  1696  0692"),
+        ("discover card 6011.9459.2082.5569 keeps getting flagged", "card", "6011.9459.2082.5569"),
+        ("charge it 6011944323383631 10/27 code 085", "card", "6011944323383631"),
+        # an address inside a log line's key=value pair
+        (
+            "login success user=ewan.mcbride@glenview-ops.co.uk ip=86.142.77.19",
+            "email",
+            "ewan.mcbride@glenview-ops.co.uk",
+        ),
+        # a German mobile with the area code before a slash; an Indian mobile, five and five
+        ("Rufen Sie mich zurück: 0176/44 28 193. Gruß, Petra", "phone", "0176/44 28 193"),
+        ("Rohan: 98204 71536 save it this time", "phone", "98204 71536"),
+        # passwords: quoted with spaces, with an '@' inside, in other languages
+        (
+            "gmail app password for smtp is 'qwhz mbtr opla ksve' and smtplib fails",
+            "password",
+            "qwhz mbtr opla ksve",
+        ),
+        (
+            "router admin login is admin / Tp-Link@0419 , how do i change the dns",
+            "login_pair",
+            "Tp-Link@0419",
+        ),
+        ("login do routera: admin / Zielona!Brama93. jak zmienić nazwę", "login_pair", "Zielona!Brama93."),
+        ("e-Devlet şifrem Ankara.1907 ama girişte hata", "password", "Ankara.1907"),
+        ("Mijn pincode 8025 werkt ineens niet meer", "pin", "8025"),
+        # a wallet's recovery phrase
+        (
+            "wrote my recovery phrase down: orbit tackle velvet census humble lunar pistol fringe "
+            "attract sugar canyon wisdom. is it safe?",
+            "seed_phrase",
+            "orbit tackle velvet census humble lunar pistol fringe attract sugar canyon wisdom",
+        ),
+        # national IDs after labels in Irish, Italian, Spanish and French
+        ("Hi, my PPS no is 8273619SA, I started with a new employer", "gov_id", "8273619SA"),
+        ("il mio codice fiscale è BNCGLI90D52F205T, il commercialista dice", "gov_id", "BNCGLI90D52F205T"),
+        ("mi NIE es Y-4827193-J, para el contrato", "gov_id", "Y-4827193-J"),
+        ("numéro de sécu 1 85 03 75 112 048 03, la CPAM me demande", "gov_id", "1 85 03 75 112 048 03"),
+        # serial numbers and dates of birth after labels in other languages
+        ("numer seryjny mojej konsoli to S01E4593017B2C, zgubiłem paragon", "serial", "S01E4593017B2C"),
+        ("Chassisnummer van mijn auto is WVWZZZAUZHW514290, de garage", "serial", "WVWZZZAUZHW514290"),
+        ("Doğum tarihim 17 Mart 1995, adım Burak", "dob", "17 Mart 1995"),
+        # numbers and addresses read out, as voice typing writes them
+        (
+            "the card number is four five five six, two seven three three, seven two nine nine, nine "
+            "two two zero",
+            "card_spoken",
+            "four five five six, two seven three three, seven two nine nine, nine two two zero",
+        ),
+        (
+            "my social is five two nine dash four four dash eight one six three",
+            "ssn_spoken",
+            "five two nine dash four four dash eight one six three",
+        ),
+        (
+            "my landline is six one three, four four two, nine zero one seven",
+            "phone_spoken",
+            "six one three, four four two, nine zero one seven",
+        ),
+        (
+            "my email is dan dot whitlock at outlook dot com",
+            "email_spoken",
+            "dan dot whitlock at outlook dot com",
+        ),
+        # a lab panel: two results with their units
+        ("TSH 6.8 mIU/L (H) Free T4 0.7 ng/dL (L), what does it mean", "lab_result", "6.8 mIU/L"),
+    ],
+)
+def test_more_disclosure_forms_are_validated_evidence(text: str, kind: str, value: str) -> None:
+    assert (kind, value) in _kinds(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a documented test card with its made-up expiry and CVC
+        "stripe test card 4242 4242 4242 4242 keeps failing in test mode with exp 12/34 cvc 123",
+        # Ofcom's drama numbers, said to be for a film
+        "ofcom drama numbers like 07700 900123, are they safe to put on a prop phone in my short film",
+        # public places' addresses
+        "Mayo Clinic is at 200 First St SW in Rochester MN, do they take walk-ins?",
+        "the white house address is 1600 Pennsylvania Ave NW right, how do i send a letter",
+        # a reference number in the Indian mobile's shape; counting aloud
+        "order 71234 55555 shipped yesterday",
+        "one two three four five six seven eight nine ten, count along with me",
+        # reference ranges, not anyone's results
+        "normal fasting glucose is 70-99 mg/dL and below 100 mg/dL is fine",
+        # a resource name, not a password
+        "how do I pass the master password to aws_db_instance without hardcoding it?",
+        # prose after "recovery phrase"
+        "my recovery phrase is something i wrote on a piece of paper and keep in the safe at home",
+    ],
+)
+def test_look_alikes_of_the_new_forms_stay_without_validated_evidence(text: str) -> None:
+    assert _kinds(text) == []
+
+
+def test_a_drama_number_without_a_word_of_fiction_is_still_a_phone() -> None:
+    assert ("phone_intl", "+44 7700 900413") in _kinds("My work line is +44 7700 900413, call me")
+
+
+def test_an_address_of_a_public_place_still_counts_with_a_person_in_the_sentence() -> None:
+    assert ("street_address", "12 Oak Street") in _kinds("The clinic sent a letter. I live at 12 Oak Street")
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "cibil score 682, home loan of 45 lakh rejected by sbi. which bank would approve?",
+        "monthly stuff: rent 1450, car payment 389, cc minimum 120, income 4100 after tax. "
+        "turn this into a budget spreadsheet plz",
+        "wrote my recovery phrase down: orbit tackle velvet census humble lunar pistol fringe "
+        "attract sugar canyon wisdom. is it safe to keep a copy in google keep too?",
+        "ok so my number is oh seven nine one one two eight four six six three, put it in the form",
+    ],
+)
+def test_terse_spoken_and_listed_disclosures_are_flagged(classifier, prompt: str) -> None:
+    assert classifier.classify(prompt).sensitive
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "credit score ranges from 300 to 850, what is considered good?",
+        "stripe test card 4242 4242 4242 4242 keeps failing in test mode with exp 12/34 cvc 123, "
+        "what am i missing",
+    ],
+)
+def test_sentences_about_values_stay_public(classifier, prompt: str) -> None:
+    assert not classifier.classify(prompt).sensitive
+
+
+def test_a_condition_that_opens_a_sentence_with_its_duration_is_about_the_writer() -> None:
+    text = "hiv+ since 2019, undetectable for 3 years now. do i have to tell my dentist?"
+    kinds = [(e.kind, text[e.start : e.end]) for e in scan(text).evidence]
+    assert ("health_term_anchored", "hiv") in kinds
+    general = "Diabetes has been treated with insulin since the 1920s."
+    assert [e for e in scan(general).evidence if e.category == "health"] == []
+
+
+def test_an_opening_label_and_value_counts_only_as_a_terse_statement() -> None:
+    def financial(text: str) -> list[str]:
+        return [text[e.start : e.end] for e in scan(text).evidence if e.category == "financial"]
+
+    assert financial("cibil score 682, home loan rejected by sbi.") == ["682"]
+    assert financial("Credit score 300 is the lowest possible, right?") == []
+    assert financial("credit score ranges from 300 to 850") == []
