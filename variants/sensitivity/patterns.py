@@ -2252,6 +2252,11 @@ def _read_name(text: str, scan: Scan, i: int, pos: int, kind: str, allow_lower: 
             scan._pending_names.append((m.start(1), m.end(1), kind))
 
 
+_NAME_AGE_RE = re.compile(
+    r"(?<![\w'’-])([A-ZÀ-Ý][a-zà-ÿ'’]+(?:[ -][A-ZÀ-Ý][a-zà-ÿ'’]+){1,3}),[ \t]*(\d{1,3}),[ \t]*(?=[a-z])"
+)
+
+
 def _scan_names(text: str, scan: Scan, hits: list[tuple[int, int, str]]) -> None:
     signals = scan.signals
     tokens = scan.tokens
@@ -2283,6 +2288,14 @@ def _scan_names(text: str, scan: Scan, hits: list[tuple[int, int, str]]) -> None
                 and s1 - (s0 + len(tokens[i])) == 1
             ):
                 found.append((s0, s1 + len(nxt), "name_pair"))
+    # "Leonor Vasquez-Trujillo, 41, charge nurse at ...": a full name with an age, as a
+    # reference, a case note or a profile gives it; the first name need not be a known one.
+    if "," in text and scan.numeric_tokens:
+        for m in _NAME_AGE_RE.finditer(text):
+            words = m.group(1).replace("-", " ").lower().split()
+            if 1 <= int(m.group(2)) <= 110 and _NAME_STOP.isdisjoint(words):
+                found.append((m.start(1), m.end(1), "name_pair"))
+                signals["age"] += 1
     seen: list[tuple[int, int]] = []
     for start, end, kind in found:
         if _overlaps(public_spans, start, end) or _overlaps(seen, start, end):

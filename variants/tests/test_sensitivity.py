@@ -749,3 +749,10 @@ def test_an_opening_label_and_value_counts_only_as_a_terse_statement() -> None:
     assert financial("cibil score 682, home loan rejected by sbi.") == ["682"]
     assert financial("Credit score 300 is the lowest possible, right?") == []
     assert financial("credit score ranges from 300 to 850") == []
+
+
+def test_a_full_name_with_an_age_is_a_person_even_with_an_unlisted_first_name() -> None:
+    text = "Background: Leonor Vasquez-Trujillo, 41, charge nurse on nights at St. Brendan's ICU"
+    names = [text[e.start : e.end] for e in scan(text).evidence if e.category == "person_name"]
+    assert names == ["Leonor Vasquez-Trujillo"]
+    assert [e for e in scan("Chapter Three, 12, a new start").evidence if e.category == "person_name"] == []
