@@ -20,6 +20,10 @@ Data (measurement only, never training):
   documented test values as traps. Probe B's misses guided recogniser changes; probe C was
   first measured blind (precision 0.945, recall 0.743), then its misses guided changes too.
   Reported apart (``routing.probe_b_*``, ``routing.probe_c_*``).
+* ``bench/data/probe_d_prompts.jsonl`` (200 rows, mostly English office and personal requests
+  with the disclosure in passing), written the same way after those changes and first
+  measured blind: precision 0.960, recall 0.873 (the code before the changes: 0.958, 0.836).
+  Reported as ``routing.probe_d_*``.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
@@ -61,6 +65,7 @@ NEGATIVES = Path(__file__).resolve().parent / "data" / "negative_prompts.jsonl"
 PROBE = Path(__file__).resolve().parent / "data" / "probe_prompts.jsonl"
 PROBE_B = PROBE.with_name("probe_b_prompts.jsonl")
 PROBE_C = PROBE.with_name("probe_c_prompts.jsonl")
+PROBE_D = PROBE.with_name("probe_d_prompts.jsonl")
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000
 
@@ -223,7 +228,7 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
     neg_flags = [r.sensitive for r in ours[n_dev:]]
     results["routing.false_positive_rate_negatives"] = round(sum(neg_flags) / max(1, len(neg_flags)), 4)
 
-    for name, path in (("probe", PROBE), ("probe_b", PROBE_B), ("probe_c", PROBE_C)):
+    for name, path in (("probe", PROBE), ("probe_b", PROBE_B), ("probe_c", PROBE_C), ("probe_d", PROBE_D)):
         probe = load_probe(path)
         probe_labels = [row["label"] for row in probe]
         probe_flags = [classifier.classify(row["text"]).sensitive for row in probe]

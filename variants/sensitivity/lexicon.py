@@ -312,7 +312,8 @@ PLACEHOLDER_SECRETS: frozenset[str] = frozenset(
 
 # Famous street addresses: naming them discloses nobody's home.
 LANDMARK_ADDRESSES: tuple[str, ...] = (
-    "1600 pennsylvania avenue", "10 downing street", "221b baker street", "221 baker street",
+    "1600 pennsylvania avenue", "10 downing street", "11 downing street", "221b baker street",
+    "221 baker street",
     "350 fifth avenue", "1 infinite loop", "1 apple park way", "1600 amphitheatre parkway",
     "4 privet drive", "742 evergreen terrace", "12 grimmauld place", "124 conch street",
     "1 microsoft way", "11 wall street", "30 rockefeller plaza", "1 hacker way",

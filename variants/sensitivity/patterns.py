@@ -602,6 +602,7 @@ _register("l:money_label", (
     "paycheck", "paycheque", "wage", "wages", "rent", "owe", "owes", "balance", "debt",
     "savings", "bonus", "pension", "take home", "take-home", "in hand", "ctc", "gehalt", "lohn",
     "nettogehalt", "bruttogehalt", "salaire", "sueldo", "salario", "stipendio", "renda", "salário",
+    "verdiene", "ich verdiene", "je gagne", "gagne", "gano", "guadagno", "ganho", "zarabiam",
 ))  # fmt: skip
 # Single tokens whose positions several recognisers need; the phrase table
 # finds them in the same pass as everything else.
@@ -860,16 +861,17 @@ _IMEI_VALUE_RE = re.compile(r"[^\d\n]{0,30}?(\d{2}[- ]?\d{6}[- ]?\d{6}[- ]?\d{1,
 _SERIAL_VALUE_RE = re.compile(
     r"(?:\s+(?:(?:of|on|for|van|von|de|du|di|do|da)\s+)?(?:my|our|his|her|the|their|mijn|mojej|mojego|"
     r"meiner|meines|mon|ma|mi|meu|minha|mio|mia)\s+(?:[\w'-]+\s+){0,3}?(?=(?:is|ist|est|es|é|è|to)\b|:))?"
-    r"\s*(?:is|ist|est|es|é|è|to|:|#|=|-|no\.?|number)?\s*[:#]?\s*[\"']?([A-Za-z0-9][A-Za-z0-9-]{5,40})\b",
+    r"\s*(?:is|ist|est|es|é|è|to|:|#|=|-|no\.?|number)?\s*[:#]?\s*[\"']?"
+    r"(\d{2,5}(?: \d{2,5}){2,5}(?![\d.,])|[A-Za-z0-9][A-Za-z0-9-]{5,40})\b",
     re.IGNORECASE,
 )
 _GOV_VALUE_RE = re.compile(
-    r"[\s:#.=(-]{0,4}(?:(?:is|was|number|no\.?|num|of|id|es|est|ist|è|é|er|är|jest|nr\.?|n[º°o]\.?)"
+    r"[\s:#.=(,-]{0,4}(?:(?:it's|it\s+is|is|was|number|no\.?|num|of|id|es|est|ist|è|é|er|är|jest|nr\.?|n[º°o]\.?)"
     r"\s*[:#]?\s*){0,2}"
     r"([A-Za-z0-9](?:[A-Za-z0-9./-]|[ ](?=[A-Za-z]?\d)){3,22}[A-Za-z0-9])(?![\w-])",
     re.IGNORECASE,
 )
-_ROUTING_VALUE_RE = re.compile(r"[^\d\n]{0,15}?(?<!\d)(\d{9})\b")
+_ROUTING_VALUE_RE = re.compile(r"[^\d\n]{0,40}?(?<!\d)(\d{9})\b")
 _ACCOUNT_VALUE_RE = re.compile(
     r"\.?\s*(?:number|no\.?|num|#)?\s*(?:is|:|#|=|ending in)?\s*[:#]?\s*"
     r"(?<![\w-])([0-9][0-9 -]{4,20}[0-9])(?![\w-])",
@@ -887,6 +889,9 @@ _DATE_SRC = (
     r"(?:st|nd|rd|th)?,?\s+\d{4}"
     r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|"
     r"oct|nov|dec)[a-z]*\.?,?\s+\d{4})"
+)
+_DOB_COMPARISON_RE = re.compile(
+    r"\b(?:before|after|between|since|until|older|younger|earlier|later|from)\b|[<>]=?", re.IGNORECASE
 )
 _DOB_VALUE_RE = re.compile(r"[^\n\d]{0,24}?(" + _DATE_SRC + r")", re.IGNORECASE)
 _BIRTH_YEAR_VALUE_RE = re.compile(r"\s*(?:in\s+)?[:]?\s*((?:19|20)\d{2})\b")
@@ -1142,7 +1147,8 @@ _ENV_REFERENCE_MARKERS = (
 )  # fmt: skip
 _CODE_MARKERS = (
     "```", "def ", "import ", "=>", "();", "};", "</", "#include", "console.log", "print(",
-    "return ", "function(", "function (", "self.", "const ",
+    # an indented or braced "return", not a tax return or a returned jacket
+    "  return ", "\treturn ", "{ return ", "{return ", "function(", "function (", "self.", "const ",
 )  # fmt: skip
 
 
@@ -1402,7 +1408,8 @@ def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits:
                 continue
             kind = "phone_intl"
         elif raw[0] == "0":
-            if not (10 <= n <= 11 or (n == 9 and has_context)):
+            # German mobiles run to twelve digits with the 0 ("0151 2378 4406").
+            if not (10 <= n <= 11 or (n in (9, 12) and has_context)):
                 continue
             if digits.startswith(("0800", "0808", "0500", "0900")):
                 signals["phone_tollfree"] += 1  # UK/EU freephone and premium lines: a business
@@ -1974,7 +1981,10 @@ def _scan_labels(
             m = _DOB_VALUE_RE.match(text, pos)
             if m:
                 year = _year_of(m.group(1))
-                if year is not None and year < 1925:
+                if _DOB_COMPARISON_RE.search(text, pos, m.start(1)):
+                    # "whose date_of_birth is before 1990-01-01": a query's bound, nobody's birthday
+                    signals["dob_historic"] += 1
+                elif year is not None and year < 1925:
                     signals["dob_historic"] += 1
                 elif not _overlaps(taken, *m.span(1)):
                     scan.add("date_of_birth", m.start(1), m.end(1), "dob", True)

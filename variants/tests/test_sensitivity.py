@@ -756,3 +756,29 @@ def test_a_full_name_with_an_age_is_a_person_even_with_an_unlisted_first_name() 
     names = [text[e.start : e.end] for e in scan(text).evidence if e.category == "person_name"]
     assert names == ["Leonor Vasquez-Trujillo"]
     assert [e for e in scan("Chapter Three, 12, a new start").evidence if e.category == "person_name"] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("Er soll mich bitte unter 0151 2378 4406 zurückrufen", "phone", "0151 2378 4406"),
+        (
+            "the repair shop needs my Xbox Series X serial 0386 2251 7734 08 for the RMA",
+            "serial",
+            "0386 2251 7734 08",
+        ),
+        ("The bank form wants my SIN, it's 527 193 049. Is that normal?", "gov_id", "527 193 049"),
+        ("the form asks for routing and account. mine are 122000661 and 4839201756", "routing", "122000661"),
+    ],
+)
+def test_values_a_little_away_from_their_labels_are_read(text: str, kind: str, value: str) -> None:
+    assert (kind, value) in _kinds(text)
+
+
+def test_a_bound_in_a_query_is_no_date_of_birth_and_a_tax_return_is_no_code() -> None:
+    query = "SQL to select customers whose date_of_birth is before 1990-01-01 from the customers table"
+    assert _kinds(query) == []
+    itin = "for my tax return the preparer asked for my ITIN, it's 927-74-1058."
+    assert scan(itin).signals["code_cue"] == 0
+    found = [(e.category, itin[e.start : e.end]) for e in scan(itin).evidence if e.strong]
+    assert ("government_id", "927-74-1058") in found
