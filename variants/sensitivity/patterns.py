@@ -2010,6 +2010,7 @@ def _scan_labels(
                     taken.append(quoted.span(group))
                     continue
             m = _PASSWORD_VALUE_RE.match(text, pos)
+            valued = m is not None
             ok = False
             if m and not _overlaps(taken, *m.span(1)):
                 value = m.group(1)
@@ -2025,8 +2026,12 @@ def _scan_labels(
             if ok and m:
                 scan.add("credential", m.start(1), m.end(1), "password", True)
                 taken.append(m.span(1))
-            else:
+            elif valued:
+                # "password: changeme", "password is <your password>": a stand-in value.
                 signals["secret_placeholder"] += 1
+            else:
+                # "I forgot my password": the word alone, no value after it.
+                signals["password_mention"] += 1
         elif kind == "l:pass_short":
             m = _PASS_SHORT_VALUE_RE.match(text, pos)
             if m and _complex_secret(m.group(1)) and not _overlaps(taken, *m.span(1)):

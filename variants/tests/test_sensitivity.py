@@ -782,3 +782,12 @@ def test_a_bound_in_a_query_is_no_date_of_birth_and_a_tax_return_is_no_code() ->
     assert scan(itin).signals["code_cue"] == 0
     found = [(e.category, itin[e.start : e.end]) for e in scan(itin).evidence if e.strong]
     assert ("government_id", "927-74-1058") in found
+
+
+def test_the_word_password_alone_is_a_mention_not_a_placeholder_value() -> None:
+    # A stand-in value after the label is a trap the model learns from; the bare word
+    # ("I forgot my password") says nothing either way and must not pull a real ID down.
+    assert scan("password: changeme").signals["secret_placeholder"] == 1
+    mention = scan("I forgot my password, my TC kimlik no: 27810784906")
+    assert mention.signals["secret_placeholder"] == 0
+    assert mention.signals["password_mention"] == 1
