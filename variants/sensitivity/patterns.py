@@ -2305,10 +2305,15 @@ def _scan_names(text: str, scan: Scan, hits: list[tuple[int, int, str]]) -> None
                 found.append((s0, s1 + len(nxt), "name_pair"))
     # "Leonor Vasquez-Trujillo, 41, charge nurse at ...": a full name with an age, as a
     # reference, a case note or a profile gives it; the first name need not be a known one.
-    if "," in text and scan.numeric_tokens:
-        for m in _NAME_AGE_RE.finditer(text):
+    # Only an age between commas can end one, so the regex runs just before such numbers.
+    for i in scan.numeric_tokens:
+        start = scan.token_starts[i]
+        end = start + len(tokens[i])
+        if end - start > 3 or text[start - 2 : start].strip() != "," or text[end : end + 1] != ",":
+            continue
+        for m in _NAME_AGE_RE.finditer(text, max(0, start - 80), end + 8):
             words = m.group(1).replace("-", " ").lower().split()
-            if 1 <= int(m.group(2)) <= 110 and _NAME_STOP.isdisjoint(words):
+            if m.start(2) == start and 1 <= int(m.group(2)) <= 110 and _NAME_STOP.isdisjoint(words):
                 found.append((m.start(1), m.end(1), "name_pair"))
                 signals["age"] += 1
     seen: list[tuple[int, int]] = []
@@ -2600,7 +2605,8 @@ _LAB_RANGE_BEFORE_RE = re.compile(
 
 
 def _scan_lab_panel(text: str, scan: Scan) -> None:
-    if "/" not in text and "mmhg" not in scan.lowered:
+    lowered = scan.lowered
+    if not any(unit in lowered for unit in ("/dl", "/l", "/ml", "mmhg", "/mm3")):
         return
     results = [
         m for m in _LAB_VALUE_RE.finditer(text)
