@@ -24,6 +24,10 @@ Data (measurement only, never training):
   with the disclosure in passing), written the same way after those changes and first
   measured blind: precision 0.960, recall 0.873 (the code before the changes: 0.958, 0.836).
   Reported as ``routing.probe_d_*``.
+* ``bench/data/probe_e_prompts.jsonl`` (220 rows, English, implied disclosures without
+  keywords, typos in the sensitive part, keyword traps), written the same way and first
+  measured blind: precision 0.927, recall 0.842 (before this session's changes: 0.917, 0.833);
+  its misses then guided changes. Reported as ``routing.probe_e_*``.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
@@ -66,6 +70,7 @@ PROBE = Path(__file__).resolve().parent / "data" / "probe_prompts.jsonl"
 PROBE_B = PROBE.with_name("probe_b_prompts.jsonl")
 PROBE_C = PROBE.with_name("probe_c_prompts.jsonl")
 PROBE_D = PROBE.with_name("probe_d_prompts.jsonl")
+PROBE_E = PROBE.with_name("probe_e_prompts.jsonl")
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000
 
@@ -228,7 +233,13 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
     neg_flags = [r.sensitive for r in ours[n_dev:]]
     results["routing.false_positive_rate_negatives"] = round(sum(neg_flags) / max(1, len(neg_flags)), 4)
 
-    for name, path in (("probe", PROBE), ("probe_b", PROBE_B), ("probe_c", PROBE_C), ("probe_d", PROBE_D)):
+    for name, path in (
+        ("probe", PROBE),
+        ("probe_b", PROBE_B),
+        ("probe_c", PROBE_C),
+        ("probe_d", PROBE_D),
+        ("probe_e", PROBE_E),
+    ):
         probe = load_probe(path)
         probe_labels = [row["label"] for row in probe]
         probe_flags = [classifier.classify(row["text"]).sensitive for row in probe]

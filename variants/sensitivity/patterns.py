@@ -408,7 +408,8 @@ _register(
 )  # fmt: skip
 _register("clinical_term", lexicon.HEALTH_CLINICAL)
 _register("finance_term", lexicon.FINANCIAL_TERMS)
-_register("public_figure", lexicon.PUBLIC_FIGURES)
+# "Taylor Swift's birthday": the possessive is one token, so it is listed too.
+_register("public_figure", [*lexicon.PUBLIC_FIGURES, *(f"{name}'s" for name in lexicon.PUBLIC_FIGURES)])
 _register("example_cue", lexicon.EXAMPLE_CUES)
 _register("l:password", (
     "password", "passwort", "passwd", "pwd", "pword", "pasword", "passwrd", "passw", "passcode",
@@ -419,6 +420,9 @@ _register("l:password", (
     "senha", "minha senha", "şifre", "şifrem", "sifre", "sifrem", "hasło", "haslo", "moje hasło",
     "wachtwoord", "lösenord", "losenord", "adgangskode", "salasana", "parola", "kennwort",
 ))  # fmt: skip
+# "wifi at the lake house is Birchwood_Guest!22": a network's key without the word
+# password, read only when it has a password's shape (not "the wifi is down").
+_register("l:wifi", ("wifi", "wi-fi", "wifi network", "guest wifi", "wlan", "wifi code"))
 # "pass: Falcon$Eye71": "pass" is too common a word for anything but a
 # separator followed by a password-shaped value.
 _register("l:pass_short", ("pass", "pw", "pwd", "pass word"))
@@ -492,7 +496,8 @@ _register("l:sort_code", ("sort code", "sortcode", "bsb"))
 _register("l:swift", ("swift", "bic", "swift code", "bic code", "swift bic"))
 _register("l:dob", (
     "born", "dob", "d o b", "date of birth", "birth date", "birthdate", "birthday", "b-day",
-    "bday", "birth day", "geboren", "né", "née", "fecha de nacimiento", "nacimiento",
+    "bday", "birth day", "birthday's", "bday's", "geboren", "né", "née", "fecha de nacimiento",
+    "nacimiento",
     "date de naissance", "born on", "geburtsdatum", "data di nascita", "data de nascimento",
     "data urodzenia", "geboortedatum", "fødselsdato", "födelsedatum", "doğum tarihi",
     "doğum tarihim", "dogum tarihim", "nascido em", "nacido el", "nacida el", "urodzony", "urodzona",
@@ -603,6 +608,8 @@ _register("l:money_label", (
     "savings", "bonus", "pension", "take home", "take-home", "in hand", "ctc", "gehalt", "lohn",
     "nettogehalt", "bruttogehalt", "salaire", "sueldo", "salario", "stipendio", "renda", "salário",
     "verdiene", "ich verdiene", "je gagne", "gagne", "gano", "guadagno", "ganho", "zarabiam",
+    "base", "base pay", "base salary", "net pay", "gross pay", "payslip", "paystub", "pay stub",
+    "payslip shows", "currently at", "currently make", "currently earn",
 ))  # fmt: skip
 # Single tokens whose positions several recognisers need; the phrase table
 # finds them in the same pass as everything else.
@@ -818,6 +825,11 @@ _PIN_VALUE_RE = re.compile(
     r"(?:is\s+now|changed\s+to|would\s+be|is|was|=|:|#|-|to)?\s*[\"']?(\d{4,8}|\d(?:[- ]\d){3,7})\b",
     re.IGNORECASE,
 )
+_WIFI_VALUE_RE = re.compile(
+    r"(?:\s+(?:at|in|for|on|of)\s+(?:[\w'-]+\s+){0,4}?)?\s*(?P<named>password|pass|key|code)?\s*"
+    r"(?:is|:|=|-)\s*[\"'`“‘]?(?P<value>[^\s\"'`”’]{6,64}?)[\"'`”’.,;!?]*(?=\s|$)",
+    re.IGNORECASE,
+)
 _PASS_SHORT_VALUE_RE = re.compile(r"[ \t]*[:=][ \t]*[\"'`]?([^\s\"'`]{6,64})")
 _JOINERS = frozenset({"and", "but", "so", "or", "then", "btw", "lol", "pls", "please", "thanks"})
 _LOGIN_VALUE_RE = re.compile(
@@ -893,6 +905,18 @@ _DATE_SRC = (
 _DOB_COMPARISON_RE = re.compile(
     r"\b(?:before|after|between|since|until|older|younger|earlier|later|from)\b|[<>]=?", re.IGNORECASE
 )
+# "me 6/30/84, husband 2/11/82", "I'm a 19 june 1978 baby": a past date right after a
+# person, or before "baby", is a birthday even without the word.
+_PERSON_DATE_RE = re.compile(
+    r"\b(?:me|myself|husband|wife|partner|son|daughter|mom|mum|dad|mother|father|hubby|spouse)"
+    r"[ \t]*[:,(-]?[ \t]*(" + _DATE_SRC + r")",
+    re.IGNORECASE,
+)
+_BABY_DATE_RE = re.compile(r"(" + _DATE_SRC + r")[ \t]+baby\b", re.IGNORECASE)
+_PERSON_DATE_WORDS = frozenset(
+    {"me", "myself", "husband", "wife", "partner", "son", "daughter", "mom", "mum", "dad",
+     "mother", "father", "hubby", "spouse", "baby"}
+)  # fmt: skip
 _DOB_VALUE_RE = re.compile(r"[^\n\d]{0,24}?(" + _DATE_SRC + r")", re.IGNORECASE)
 _BIRTH_YEAR_VALUE_RE = re.compile(r"\s*(?:in\s+)?[:]?\s*((?:19|20)\d{2})\b")
 _CVV_VALUE_RE = re.compile(r"\s*(?:is|:|#|=|code)?\s*[:#]?\s*(\d{3,4})\b", re.IGNORECASE)
@@ -968,6 +992,11 @@ _CONTEXT_CARD_RE = re.compile(
     r"card|visa|master|amex|american express|discover|credit|debit|\bcc\b|ccn|\bpan\b|cvv|"
     r"cvc|expir|\bexp\b|payment|\bpay|charge|billing"
 )
+# After "ssn" or "social": nine digits however the phone grouped them ("53622 8146").
+_SSN_LOOSE_VALUE_RE = re.compile(
+    r"[\s:#=-]{0,3}(?:(?:is|number|no\.?|#)\s*[:#]?\s*){0,2}((?<![\d-])\d(?:[ -]{0,2}\d){8})(?![\d-])",
+    re.IGNORECASE,
+)
 _SSN_RE = re.compile(r"\d{3}([- ]?)\d{2}\1\d{4}(?![\w-])")
 _CONTEXT_SSN_RE = re.compile(r"ssn|ss#|social|socsec|\btin\b|itin|taxpayer")
 _CONTEXT_ITIN_RE = re.compile(r"itin|\btin\b|taxpayer|\btax|\birs\b|w-?7\b|1040")
@@ -1023,6 +1052,11 @@ _MAC_PLACEHOLDERS = frozenset(
     {"000000000000", "ffffffffffff", "001122334455", "0123456789ab", "aabbccddeeff",
      "123456789abc", "112233445566", "abcdefabcdef", "deadbeefcafe", "001a2b3c4d5e"}
 )  # fmt: skip
+# Values documentation and tutorials use: Stripe's test routing number, the IMEI of the
+# format's usual worked example, and the MAC range RFC 7042 reserves for documentation.
+_EXAMPLE_ROUTING_NUMBERS = frozenset({"110000000", "110000012"})
+_EXAMPLE_IMEIS = frozenset({"490154203237518", "123456789012347"})
+_MAC_DOCUMENTATION_PREFIXES = ("00005e0053", "00005e9000")
 _IPV4_RE = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d)")
 _YEAR_RE = re.compile(r"(?:1[0-9]|20)\d{2}")
 _STREET_SUFFIX_STRONG = frozenset(
@@ -1510,6 +1544,15 @@ def _spoken_runs(scan: Scan) -> Iterator[tuple[int, int, str]]:
         i = max(j, i + 1)
 
 
+def _scan_person_dates(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
+    for regex in (_PERSON_DATE_RE, _BABY_DATE_RE):
+        for m in regex.finditer(text):
+            year = _year_of(m.group(1))
+            if year is not None and 1925 <= year <= 2015 and not _overlaps(taken, *m.span(1)):
+                scan.add("date_of_birth", m.start(1), m.end(1), "dob", True)
+                taken.append(m.span(1))
+
+
 def _scan_spoken(text: str, scan: Scan) -> None:
     lowered = scan.lowered
     if " at " in lowered and " dot " in lowered:
@@ -1646,7 +1689,11 @@ def _scan_devices(text: str, scan: Scan) -> None:
             if not _boundary_before(text, m.start(), ":-."):
                 continue
             compact = m.group().replace(":", "").replace("-", "").replace(".", "").lower()
-            if compact in _MAC_PLACEHOLDERS or len(set(compact)) <= 2:
+            if (
+                compact in _MAC_PLACEHOLDERS
+                or len(set(compact)) <= 2
+                or compact.startswith(_MAC_DOCUMENTATION_PREFIXES)
+            ):
                 signals["mac_placeholder"] += 1
                 continue
             scan.add("device_id", m.start(), m.end(), "mac", True)
@@ -1660,7 +1707,11 @@ def _scan_devices(text: str, scan: Scan) -> None:
             compact = value.replace(" ", "").lower()
             if compact.isdigit() or "mac" not in scan.lowered[max(0, m.start() - 40) : m.start()]:
                 continue
-            if compact in _MAC_PLACEHOLDERS or len(set(compact)) <= 2:
+            if (
+                compact in _MAC_PLACEHOLDERS
+                or len(set(compact)) <= 2
+                or compact.startswith(_MAC_DOCUMENTATION_PREFIXES)
+            ):
                 signals["mac_placeholder"] += 1
                 continue
             scan.add("device_id", m.start(), m.end(), "mac", True)
@@ -1723,6 +1774,9 @@ _PUBLIC_PLACES = frozenset(
 _PERSON_WORDS = _FIRST_PERSON | _POSSESSIVES | _RELATIONS | frozenset({"he", "she", "they", "him", "them"})
 
 
+_PLACEHOLDER_STREET_WORDS = frozenset({"example", "sample", "dummy", "fake", "test", "placeholder"})
+
+
 def _public_place_before(scan: Scan, start: int) -> bool:
     """Return True when the sentence before `start` names a public place and no person."""
     text = scan.text
@@ -1773,6 +1827,9 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
         streets_found.append((m.start(), end))
         if _public_place_before(scan, m.start()):
             signals["address_public_place"] += 1
+            continue
+        if not _PLACEHOLDER_STREET_WORDS.isdisjoint(m.group(1).lower().split()):
+            signals["address_placeholder"] += 1  # "1 Example Way", "123 Fake Street"
             continue
         scan.add("address", m.start(), end, "street_address", True)
     for i in scan.numeric_tokens:
@@ -1981,7 +2038,11 @@ def _scan_labels(
             m = _DOB_VALUE_RE.match(text, pos)
             if m:
                 year = _year_of(m.group(1))
-                if _DOB_COMPARISON_RE.search(text, pos, m.start(1)):
+                figures = scan.kind_spans.get("public_figure", ())
+                if any(0 <= start - f_end <= 40 for _, f_end in figures):
+                    # "Taylor Swift's birthday is December 13, 1989": public knowledge
+                    signals["dob_historic"] += 1
+                elif _DOB_COMPARISON_RE.search(text, pos, m.start(1)):
                     # "whose date_of_birth is before 1990-01-01": a query's bound, nobody's birthday
                     signals["dob_historic"] += 1
                 elif year is not None and year < 1925:
@@ -2032,6 +2093,17 @@ def _scan_labels(
             else:
                 # "I forgot my password": the word alone, no value after it.
                 signals["password_mention"] += 1
+        elif kind == "l:wifi":
+            m = _WIFI_VALUE_RE.match(text, pos)
+            # A network's name looks like "Xfinity-5G"; a key mixes in symbols, or is named one.
+            if (
+                m
+                and _complex_secret(m.group("value"))
+                and (m.group("named") or any(c in "!@#$%^&*+=?~" for c in m.group("value")))
+                and not _overlaps(taken, *m.span("value"))
+            ):
+                scan.add("credential", m.start("value"), m.end("value"), "password", True)
+                taken.append(m.span("value"))
         elif kind == "l:pass_short":
             m = _PASS_SHORT_VALUE_RE.match(text, pos)
             if m and _complex_secret(m.group(1)) and not _overlaps(taken, *m.span(1)):
@@ -2107,7 +2179,9 @@ def _scan_labels(
             if m and not _overlaps(taken, *m.span(1)):
                 digits = _digits(m.group(1))[:15]
                 taken.append(m.span(1))
-                if len(digits) == 15 and luhn_valid(digits) and len(set(digits)) > 2:
+                if digits in _EXAMPLE_IMEIS:
+                    signals["imei_invalid"] += 1
+                elif len(digits) == 15 and luhn_valid(digits) and len(set(digits)) > 2:
                     scan.add("device_id", m.start(1), m.end(1), "imei", True)
                 else:
                     signals["imei_invalid"] += 1
@@ -2136,10 +2210,18 @@ def _scan_labels(
                 taken.append(m.span(1))
         elif kind == "l:ssn_ctx":
             signals["ssn_label"] += 1
+            m = _SSN_LOOSE_VALUE_RE.match(text, pos)
+            if m and not _overlaps(taken, *m.span(1)) and not _SSN_RE.fullmatch(m.group(1)):
+                digits = _digits(m.group(1))
+                if ssn_valid(digits[:3], digits[3:5], digits[5:]) and digits not in EXAMPLE_SSNS:
+                    scan.add("government_id", m.start(1), m.end(1), "ssn", True)
+                    taken.append(m.span(1))
         elif kind == "l:routing":
             m = _ROUTING_VALUE_RE.match(text, pos)
             if m and not _overlaps(taken, *m.span(1)):
-                if aba_routing_valid(m.group(1)):
+                if m.group(1) in _EXAMPLE_ROUTING_NUMBERS:
+                    signals["routing_invalid"] += 1
+                elif aba_routing_valid(m.group(1)):
                     scan.add("bank_account", m.start(1), m.end(1), "routing", True)
                     taken.append(m.span(1))
                 else:
@@ -2187,6 +2269,8 @@ def _scan_labels(
             if m and not _overlaps(taken, *m.span(1)):
                 signals["health_value_generic"] += 1
                 scan._pending_topic.append((i, start, m.end(1), "health_value"))
+                if i == 0 and _terse_value(text, pos, m.start(1), m.end(1)):
+                    scan._opening_values.append(start)
         elif kind == "l:currency":
             m = _CURRENCY_VALUE_RE.match(text, pos)
             if m:
@@ -2209,6 +2293,9 @@ def _example_nearby(text: str, position: int) -> bool:
     return any(cue in window for cue in ("example", "e.g", "default", "sample", "dummy", "test"))
 
 
+_SSN_SHAPE_RE = re.compile(r"\d{3}-\d{2}-\d{4}")
+
+
 def _read_government_id(text: str, scan: Scan, kind: str, pos: int, taken: list[tuple[int, int]]) -> None:
     signals = scan.signals
     m = _GOV_VALUE_RE.match(text, pos)
@@ -2217,6 +2304,8 @@ def _read_government_id(text: str, scan: Scan, kind: str, pos: int, taken: list[
     start, end = m.span(1)
     value = m.group(1)
     digits = _digits(value)
+    if _SSN_SHAPE_RE.fullmatch(value):
+        return  # "itin is 912-78-4431": the SSN recogniser checks and names it
     if len(digits) < 3 or value.lower() in _COMMON:
         return
     if _overlaps(taken, start, end):
@@ -2345,6 +2434,10 @@ _REQUEST_VERBS = frozenset(
     {"give", "tell", "show", "help", "explain", "let", "teach", "remind", "send", "write",
      "find", "get", "make", "draft", "suggest", "recommend", "walk", "guide", "email", "text"}
 )  # fmt: skip
+_NUMERAL_BEFORE_I = frozenset(
+    {"bipolar", "type", "stage", "grade", "class", "phase", "part", "chapter", "level", "war",
+     "louis", "henry", "elizabeth", "charles", "george", "edward", "james", "william", "mary"}
+)  # fmt: skip
 _QUESTION_AUXILIARIES = frozenset({"do", "can", "should", "could", "would", "will", "shall", "might", "may"})
 _IMPLIED_SELF = frozenset(
     {"diagnosed", "started", "taking", "prescribed", "been", "got", "having", "suffering",
@@ -2391,6 +2484,8 @@ def _scan_topics(
             and (
                 (tokens[i] == "me" and tokens[i - 1] in _REQUEST_VERBS)
                 or (tokens[i] == "i" and tokens[i - 1] in _QUESTION_AUXILIARIES)
+                # the numeral, not the writer: "bipolar I", "type I diabetes", "stage I"
+                or (tokens[i] == "i" and tokens[i - 1] in _NUMERAL_BEFORE_I)
             )
         )
     ]
@@ -2817,6 +2912,8 @@ def scan(text: str) -> Scan:
                 taken.append((start, end))
     _scan_high_entropy(text, result)
     _scan_spoken(text, result)
+    if n_digits >= 4 and not _PERSON_DATE_WORDS.isdisjoint(tokens):
+        _scan_person_dates(text, result, taken)
     money: list[tuple[int, int]] = []
     if n_digits:
         _scan_devices(text, result)

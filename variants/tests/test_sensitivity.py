@@ -791,3 +791,43 @@ def test_the_word_password_alone_is_a_mention_not_a_placeholder_value() -> None:
     mention = scan("I forgot my password, my TC kimlik no: 27810784906")
     assert mention.signals["secret_placeholder"] == 0
     assert mention.signals["password_mention"] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("ssn 53622 8146 for the W-9, can you check I filled the rest right", "ssn", "53622 8146"),
+        ("itin is 912-78-4431, does that go where the social security number box is?", "itin", "912-78-4431"),
+        ("insurance quote needs both of us: me 6/30/84, husband 2/11/82, both non smokers", "dob", "6/30/84"),
+        ("I'm a 19 june 1978 baby, what's my chinese zodiac", "dob", "19 june 1978"),
+        ("birthday's 31 oct 1995, which is why everything I own is halloween themed", "dob", "31 oct 1995"),
+        (
+            "wifi at the lake house is Birchwood_Guest!22, write a cute sign for the guest room",
+            "password",
+            "Birchwood_Guest!22",
+        ),
+    ],
+)
+def test_typed_and_unlabelled_forms_of_known_identifiers_are_read(text: str, kind: str, value: str) -> None:
+    assert (kind, value) in _kinds(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Taylor Swift's birthday is December 13, 1989, right?",
+        "dinner with my husband 6/30/2025 at 7, book a table",
+        "my wifi is Xfinity-5G and it keeps dropping",
+        "00:00:5E:00:53:01 is in the documentation MAC range, right?",
+        "IMEI 490154203237518 shows up in a ton of tutorials, is it an actual device?",
+        "stripe docs say routing 110000000 for testing, why does plaid reject it",
+        "fill the template with dummy values: Jane Q. Public, 1 Example Way",
+    ],
+)
+def test_public_and_documented_values_stay_without_validated_evidence(text: str) -> None:
+    assert _kinds(text) == []
+
+
+def test_the_numeral_after_a_condition_is_not_the_writer() -> None:
+    assert scan("how is bipolar II different from bipolar I").signals["first_person"] == 0
+    assert scan("I have bipolar I and take lithium").signals["first_person"] == 1
