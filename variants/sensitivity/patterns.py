@@ -907,15 +907,17 @@ _DOB_COMPARISON_RE = re.compile(
 )
 # "me 6/30/84, husband 2/11/82", "I'm a 19 june 1978 baby": a past date right after a
 # person, or before "baby", is a birthday even without the word.
-_PERSON_DATE_RE = re.compile(
-    r"\b(?:me|myself|husband|wife|partner|son|daughter|mom|mum|dad|mother|father|hubby|spouse)"
-    r"[ \t]*[:,(-]?[ \t]*(" + _DATE_SRC + r")",
-    re.IGNORECASE,
-)
-_BABY_DATE_RE = re.compile(r"(" + _DATE_SRC + r")[ \t]+baby\b", re.IGNORECASE)
+_DATE_AT_RE = re.compile(_DATE_SRC, re.IGNORECASE)
 _PERSON_DATE_WORDS = frozenset(
     {"me", "myself", "husband", "wife", "partner", "son", "daughter", "mom", "mum", "dad",
-     "mother", "father", "hubby", "spouse", "baby"}
+     "mother", "father", "hubby", "spouse"}
+)  # fmt: skip
+_DATE_GAP_RE = re.compile(r"[ \t]*[:,(-]?[ \t]*")
+_BABY_AFTER_RE = re.compile(r"[ \t]+baby\b", re.IGNORECASE)
+_MONTH_TOKENS = frozenset(
+    {"jan", "january", "feb", "february", "mar", "march", "apr", "april", "may", "jun", "june",
+     "jul", "july", "aug", "august", "sep", "sept", "september", "oct", "october", "nov",
+     "november", "dec", "december"}
 )  # fmt: skip
 _DOB_VALUE_RE = re.compile(r"[^\n\d]{0,24}?(" + _DATE_SRC + r")", re.IGNORECASE)
 _BIRTH_YEAR_VALUE_RE = re.compile(r"\s*(?:in\s+)?[:]?\s*((?:19|20)\d{2})\b")
@@ -1545,12 +1547,25 @@ def _spoken_runs(scan: Scan) -> Iterator[tuple[int, int, str]]:
 
 
 def _scan_person_dates(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
-    for regex in (_PERSON_DATE_RE, _BABY_DATE_RE):
-        for m in regex.finditer(text):
-            year = _year_of(m.group(1))
-            if year is not None and 1925 <= year <= 2015 and not _overlaps(taken, *m.span(1)):
-                scan.add("date_of_birth", m.start(1), m.end(1), "dob", True)
-                taken.append(m.span(1))
+    """Dates right after a person word or before "baby"; each tried only at a date's first token."""
+    tokens = scan.tokens
+    starts = scan.token_starts
+    candidates = scan.numeric_tokens + [i for i, token in enumerate(tokens) if token in _MONTH_TOKENS]
+    for i in candidates:
+        m = _DATE_AT_RE.match(text, starts[i])
+        if not m or _overlaps(taken, *m.span()):
+            continue
+        after_person = (
+            i > 0
+            and tokens[i - 1] in _PERSON_DATE_WORDS
+            and _DATE_GAP_RE.fullmatch(text, scan.token_end(i - 1), m.start()) is not None
+        )
+        if not after_person and not _BABY_AFTER_RE.match(text, m.end()):
+            continue
+        year = _year_of(m.group())
+        if year is not None and 1925 <= year <= 2015:
+            scan.add("date_of_birth", m.start(), m.end(), "dob", True)
+            taken.append(m.span())
 
 
 def _scan_spoken(text: str, scan: Scan) -> None:
@@ -2912,7 +2927,7 @@ def scan(text: str) -> Scan:
                 taken.append((start, end))
     _scan_high_entropy(text, result)
     _scan_spoken(text, result)
-    if n_digits >= 4 and not _PERSON_DATE_WORDS.isdisjoint(tokens):
+    if n_digits >= 4 and ("baby" in lowered or not _PERSON_DATE_WORDS.isdisjoint(tokens)):
         _scan_person_dates(text, result, taken)
     money: list[tuple[int, int]] = []
     if n_digits:
