@@ -26,7 +26,10 @@ from itertools import pairwise
 
 from .patterns import CATEGORIES, Scan, scan
 
-FEATURE_VERSION = "sens-features-10"
+# Bumped whenever a recogniser changes what a feature column means (11: "password" alone is
+# a mention, not a placeholder value; an unindented "return" is no code), so artifacts
+# trained before are refused and `make run` retrains one (about ten seconds).
+FEATURE_VERSION = "sens-features-11"
 
 # N-grams are taken from the first this-many tokens only: the cost of a call
 # stays bounded while patterns still scan the whole (capped) text.
