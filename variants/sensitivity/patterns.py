@@ -301,9 +301,9 @@ _FIRST_PERSON = frozenset(
     {"i", "i'm", "im", "i've", "ive", "i'd", "i'll", "me", "my", "mine", "myself", "we",
      "we're", "we've", "we'll", "we'd", "our", "ours", "us", "ourselves",
      # the writer in the other languages people type to the gateway
-     "yo", "tengo", "estoy", "padezco", "sufro", "je", "j'ai", "moi", "ich", "mein", "meine",
-     "meinen", "meiner", "mio", "mia", "ho", "sono", "ik", "mijn", "jag", "meu", "minha",
-     "tenho", "ganho", "meri", "mera", "mere", "mujhe", "mujhko", "moja", "moje", "mój", "benim"}
+     "tengo", "estoy", "padezco", "sufro", "je", "j'ai", "moi", "ich", "mein", "meine",
+     "meinen", "meiner", "ik", "mijn", "meu", "minha",
+     "tenho", "ganho", "meri", "mera", "mujhe", "mujhko", "moja", "moje", "mój", "benim"}
 )  # fmt: skip
 _POSSESSIVES = frozenset({"my", "our", "his", "her", "their", "your"})
 _RELATIONS = frozenset(lexicon.RELATION_WORDS)
