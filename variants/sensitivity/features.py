@@ -27,8 +27,9 @@ from itertools import pairwise
 from .patterns import CATEGORIES, Scan, scan
 
 # Bumped whenever a recogniser changes what a feature column means (11: "password" alone is
-# a mention, not a placeholder value; an unindented "return" is no code), so artifacts
-# trained before are refused and `make run` retrains one (about ten seconds).
+# a mention, not a placeholder value; an unindented "return" is no code; a stated condition,
+# "I have diabetes", is validated health evidence), so artifacts trained before are refused
+# and `make run` retrains one (about ten seconds).
 FEATURE_VERSION = "sens-features-11"
 
 # N-grams are taken from the first this-many tokens only: the cost of a call

@@ -2555,6 +2555,7 @@ def _scan_topics(
             k += 1
         return False
 
+    stated: list[tuple[int, int]] = []
     for i, size, kind in hits:
         if kind in ("health_term", "clinical_term", "finance_term"):
             signals[kind] += 1
@@ -2568,6 +2569,16 @@ def _scan_topics(
                 verbs = _FINANCE_DISCLOSURE_VERBS if category == "financial" else _HEALTH_DISCLOSURE_VERBS
                 if kind != "clinical_term" and not verbs.isdisjoint(before):
                     signals[category + "_disclosure"] += 1
+                term_start, term_end = scan.token_starts[i], scan.token_end(i + size - 1)
+                if (
+                    kind == "health_term"
+                    and not _overlaps(stated, term_start, term_end)
+                    and _states_own_condition(tokens, i)
+                ):
+                    # "I have diabetes", "I was diagnosed with ADHD", "I'm on sertraline": the
+                    # writer states it outright, which is as plain as a validated number.
+                    scan.add("health", term_start, term_end, "health_self_statement", True)
+                    stated.append((term_start, term_end))
         elif kind == "example_cue":
             signals["example_cue"] += 1
         elif kind == "location_cue":
@@ -2614,6 +2625,61 @@ def _scan_topics(
         _scan_regimens(text, scan)
     if not _CYCLE_WORDS.isdisjoint(tokens):
         _scan_treatment_cycles(scan)
+
+
+# The writer stating a condition or a medicine of their own, right before its term.
+_SELF_STATEMENTS = (
+    ("i", "have"), ("i", "have", "got"), ("i've", "got"), ("i", "had"), ("i've", "had"),
+    ("i", "suffer", "from"), ("i", "was", "diagnosed", "with"), ("i", "got", "diagnosed", "with"),
+    ("i've", "been", "diagnosed", "with"), ("i", "have", "been", "diagnosed", "with"),
+    ("i'm", "diagnosed", "with"), ("i", "was", "just", "diagnosed", "with"), ("i'm",), ("i", "am"),
+    ("i'm", "on"), ("i", "am", "on"), ("i'm", "taking"), ("i", "take"), ("i", "started"),
+    ("i've", "been", "on"), ("i", "live", "with"), ("i'm", "living", "with"),
+    ("i", "was", "inpatient", "for"), ("i", "was", "hospitalized", "for"),
+    ("i", "was", "hospitalised", "for"),
+    ("i", "was", "treated", "for"), ("i'm", "being", "treated", "for"), ("i", "was", "admitted", "for"),
+    ("i", "had", "surgery", "for"), ("i'm", "recovering", "from"), ("i", "am", "recovering", "from"),
+)  # fmt: skip
+_SELF_STATEMENT_SET = frozenset(_SELF_STATEMENTS)
+# The same about a relative: "my wife has epilepsy", "my son is autistic", "my dad was
+# diagnosed with ...".
+_RELATIVE_STATEMENT_SET = frozenset(
+    {("has",), ("had",), ("is",), ("is", "on"), ("is", "taking"), ("suffers", "from"),
+     ("was", "diagnosed", "with"), ("has", "been", "diagnosed", "with"), ("got", "diagnosed", "with"),
+     ("just", "got", "diagnosed", "with"), ("was", "just", "diagnosed", "with"), ("lives", "with")}
+)  # fmt: skip
+# Words between the verb and the term that keep it a statement: "I have type 2 diabetes".
+_CONDITION_MODIFIERS = frozenset(
+    {"a", "an", "mild", "severe", "chronic", "early", "late", "type", "1", "2", "stage", "i", "ii",
+     "iii", "iv", "acute", "bad", "really", "pretty", "moderate", "diagnosed", "some", "been"}
+)  # fmt: skip
+# "Do I have diabetes?", "if I have covid": asked or supposed, not stated.
+_NOT_STATED_BEFORE = frozenset(
+    {"do", "does", "did", "can", "could", "would", "should", "might", "may", "will", "if", "whether",
+     "unless", "what", "how", "when", "why", "not", "don't", "doubt", "worried", "afraid"}
+)  # fmt: skip
+
+
+def _states_own_condition(tokens: list[str], i: int) -> bool:
+    j = i
+    while j > 0 and i - j < 3 and tokens[j - 1] in _CONDITION_MODIFIERS:
+        j -= 1
+    for size in (1, 2, 3, 4, 5):
+        start = j - size
+        if start < 0:
+            break
+        verb = tuple(tokens[start:j])
+        if verb in _SELF_STATEMENT_SET:
+            return start == 0 or tokens[start - 1] not in _NOT_STATED_BEFORE
+        if (
+            verb in _RELATIVE_STATEMENT_SET
+            and start >= 2
+            and tokens[start - 1] in _RELATIONS
+            and tokens[start - 2] in _POSSESSIVES
+            and (start == 2 or tokens[start - 3] not in _NOT_STATED_BEFORE)
+        ):
+            return True
+    return False
 
 
 # "hiv+ since 2019", "asthmatic for 20 years": a sentence that opens on a condition and

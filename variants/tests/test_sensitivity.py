@@ -831,3 +831,48 @@ def test_public_and_documented_values_stay_without_validated_evidence(text: str)
 def test_the_numeral_after_a_condition_is_not_the_writer() -> None:
     assert scan("how is bipolar II different from bipolar I").signals["first_person"] == 0
     assert scan("I have bipolar I and take lithium").signals["first_person"] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "term"),
+    [
+        ("I have diabetes. How do I ask for breaks at work?", "diabetes"),
+        ("I have type 2 diabetes", "type 2 diabetes"),
+        ("I'm autistic and deaf in my left ear", "autistic"),
+        ("I was diagnosed with ADHD last year, how do I tell my boss?", "ADHD"),
+        ("I'm on sertraline 50mg, can I drink?", "sertraline"),
+        ("I think I have covid", "covid"),
+        ("my wife has epilepsy. What should I tell her employer?", "epilepsy"),
+        ("my son is autistic", "autistic"),
+        ("I was inpatient for bipolar disorder last spring", "bipolar"),
+    ],
+)
+def test_a_stated_condition_is_validated_health_evidence(text: str, term: str) -> None:
+    assert ("health_self_statement", term) in _kinds(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Do I have diabetes if my fasting sugar is 99?",
+        "If I have covid, should I stay home?",
+        "I have a question about diabetes",
+        "I don't have asthma",
+        "does my son have adhd?",
+        "what if my mom has dementia",
+    ],
+)
+def test_asked_supposed_or_denied_conditions_are_no_statement(text: str) -> None:
+    assert [k for k in _kinds(text) if k[0] == "health_self_statement"] == []
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "I have diabetes. How do I ask for breaks at work?",
+        "I was diagnosed with ADHD last year, how do I tell my boss?",
+        "I have asthma and want to start running, tips?",
+    ],
+)
+def test_a_disclosure_followed_by_an_ordinary_question_is_flagged(classifier, prompt: str) -> None:
+    assert classifier.classify(prompt).sensitive
