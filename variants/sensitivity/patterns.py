@@ -2623,6 +2623,8 @@ def _scan_topics(
                 scan.add("health", m.start(), m.end(), "dosage_anchored", False)
     if scan.numeric_tokens:
         _scan_regimens(text, scan)
+        if "weeks" in tokens:
+            _scan_pregnancy_weeks(text, scan, boundaries)
     if not _CYCLE_WORDS.isdisjoint(tokens):
         _scan_treatment_cycles(scan)
 
@@ -2689,6 +2691,36 @@ _SINCE_RE = re.compile(
     r"|for\s+(?:\d+|a|two|three|four|five|six|ten|many|several)\s+(?:years?|months?|weeks?))",
     re.IGNORECASE,
 )
+
+
+# "I'm 11 weeks and haven't told work", "34 weeks and measuring small, OB wants scans": how
+# far along a pregnancy is, said by the writer or opening a sentence among pregnancy words.
+_NOT_PREGNANCY_AFTER_WEEKS = frozenset(
+    {"into", "away", "from", "late", "behind", "in", "out", "of", "until", "before", "after",
+     "left", "off", "since", "ago", "older", "old", "notice", "to", "till", "at", "for", "per",
+     "a", "now", "later", "early", "straight", "running", "sober", "clean", "vacation", "holiday"}
+)  # fmt: skip
+_PREGNANCY_CONTEXT = frozenset(
+    {"ob", "obgyn", "ob-gyn", "midwife", "baby", "baby's", "scan", "scans", "bump", "trimester",
+     "breech", "pregnant", "pregnancy", "due", "nausea", "kicks", "kicking", "measuring",
+     "ultrasound", "maternity", "contractions", "heartbeat", "fetal", "foetal", "gestational"}
+)  # fmt: skip
+
+
+def _scan_pregnancy_weeks(text: str, scan: Scan, boundaries: list[int]) -> None:
+    tokens = scan.tokens
+    starts = scan.token_starts
+    n = len(tokens)
+    context = not _PREGNANCY_CONTEXT.isdisjoint(tokens)
+    for i in scan.numeric_tokens:
+        if i + 1 >= n or tokens[i + 1] != "weeks" or not tokens[i].isdigit() or not 4 <= int(tokens[i]) <= 42:
+            continue
+        if i + 2 < n and tokens[i + 2] in _NOT_PREGNANCY_AFTER_WEEKS:
+            continue
+        said = i > 0 and tokens[i - 1] in ("i'm", "im", "am", "we're")
+        opens = i == 0 or bisect_right(boundaries, starts[i]) > bisect_right(boundaries, starts[i - 1])
+        if said or (opens and context):
+            scan.add("health", starts[i], scan.token_end(i + 1), "health_self_statement", True)
 
 
 def _condition_since(text: str, scan: Scan, i: int, size: int, boundaries: list[int]) -> bool:

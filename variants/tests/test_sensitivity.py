@@ -876,3 +876,28 @@ def test_asked_supposed_or_denied_conditions_are_no_statement(text: str) -> None
 )
 def test_a_disclosure_followed_by_an_ordinary_question_is_flagged(classifier, prompt: str) -> None:
     assert classifier.classify(prompt).sensitive
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("34 weeks and measuring small, OB wants weekly growth scans now", "34 weeks"),
+        ("I'm 11 weeks and haven't told work yet", "11 weeks"),
+        ("37 weeks tomorrow and the baby's still breech", "37 weeks"),
+    ],
+)
+def test_how_far_along_a_pregnancy_is_health_evidence(text: str, value: str) -> None:
+    assert ("health_self_statement", value) in _kinds(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm 3 weeks into my new job",
+        "6 weeks until the wedding and the venue cancelled",
+        "how many weeks pregnant is safe to fly?",
+        "The project takes 12 weeks. The baby shower is next month.",
+    ],
+)
+def test_other_counts_of_weeks_are_not_a_pregnancy(text: str) -> None:
+    assert _kinds(text) == []
