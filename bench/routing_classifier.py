@@ -28,6 +28,11 @@ Data (measurement only, never training):
   keywords, typos in the sensitive part, keyword traps), written the same way and first
   measured blind: precision 0.927, recall 0.842 (before this session's changes: 0.917, 0.833);
   its misses then guided changes. Reported as ``routing.probe_e_*``.
+* ``bench/data/probe_f_prompts.jsonl`` (200 rows, English, a mix of plain, implied, buried and
+  third-party disclosures and keyword traps), written the same way after all of those
+  changes and measured blind only: precision 0.970, recall 0.891 (the code before this
+  session's changes: 0.960, 0.873). No change was made from its misses, so
+  ``routing.probe_f_*`` stays an honest held-out figure until someone tunes on it.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
@@ -71,6 +76,7 @@ PROBE_B = PROBE.with_name("probe_b_prompts.jsonl")
 PROBE_C = PROBE.with_name("probe_c_prompts.jsonl")
 PROBE_D = PROBE.with_name("probe_d_prompts.jsonl")
 PROBE_E = PROBE.with_name("probe_e_prompts.jsonl")
+PROBE_F = PROBE.with_name("probe_f_prompts.jsonl")
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000
 
@@ -239,6 +245,7 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
         ("probe_c", PROBE_C),
         ("probe_d", PROBE_D),
         ("probe_e", PROBE_E),
+        ("probe_f", PROBE_F),
     ):
         probe = load_probe(path)
         probe_labels = [row["label"] for row in probe]
