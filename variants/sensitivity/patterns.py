@@ -1541,8 +1541,9 @@ def _spoken_runs(scan: Scan) -> Iterator[tuple[int, int, str]]:
             elif token not in _SPOKEN_SEPARATORS:
                 break
             j += 1
-        if len("".join(digits)) >= 7:
-            yield i, last, "".join(digits)
+        number = "".join(digits)
+        if len(number) >= 7:
+            yield i, last, number
         i = max(j, i + 1)
 
 
@@ -2718,15 +2719,18 @@ def _scan_pregnancy_weeks(text: str, scan: Scan, boundaries: list[int]) -> None:
         if i + 2 < n and tokens[i + 2] in _NOT_PREGNANCY_AFTER_WEEKS:
             continue
         said = i > 0 and tokens[i - 1] in ("i'm", "im", "am", "we're")
-        opens = i == 0 or bisect_right(boundaries, starts[i]) > bisect_right(boundaries, starts[i - 1])
-        if said or (opens and context):
+        if said or (context and _opens_sentence(scan, i, boundaries)):
             scan.add("health", starts[i], scan.token_end(i + 1), "health_self_statement", True)
 
 
+def _opens_sentence(scan: Scan, i: int, boundaries: list[int]) -> bool:
+    """Return True when token ``i`` is the first of the text or of a sentence."""
+    starts = scan.token_starts
+    return i == 0 or bisect_right(boundaries, starts[i]) > bisect_right(boundaries, starts[i - 1])
+
+
 def _condition_since(text: str, scan: Scan, i: int, size: int, boundaries: list[int]) -> bool:
-    start = scan.token_starts[i]
-    opens = i == 0 or bisect_right(boundaries, start) > bisect_right(boundaries, scan.token_starts[i - 1])
-    return opens and bool(_SINCE_RE.match(text, scan.token_end(i + size - 1)))
+    return _opens_sentence(scan, i, boundaries) and bool(_SINCE_RE.match(text, scan.token_end(i + size - 1)))
 
 
 # "20 units of Lantus", "2 puffs of Symbicort", "50mg sertraline": an amount, a unit and
@@ -2775,26 +2779,27 @@ def _scan_regimens(text: str, scan: Scan) -> None:
     tokens = scan.tokens
     n = len(tokens)
     starts: list[int] = []
-    # Only numbers with a unit right after them ("20 units", "50mg") can start a regimen.
+    drug_first: list[tuple[int, int]] = []
     for i in scan.numeric_tokens:
-        unit = tokens[i].lstrip(_DIGITS_AND_SEPARATORS) or (tokens[i + 1] if i + 1 < n else "")
+        attached = tokens[i].lstrip(_DIGITS_AND_SEPARATORS)  # "50mg"
+        unit = attached or (tokens[i + 1] if i + 1 < n else "")
+        # Only numbers with a unit right after them ("20 units", "50mg") can start a regimen.
         if unit in _REGIMEN_UNITS:
             if i and tokens[i - 1].isdigit() and text[scan.token_end(i - 1)] in ".,":
                 starts.append(scan.token_starts[i - 1])  # "1.5 mg": the number starts earlier
             starts.append(scan.token_starts[i])
-    for m in _anchored(_REGIMEN_RE, text, starts):
-        word = m.group(1)
-        if _drug_like(word, word[:1].isupper()):
-            scan.add("health", m.start(), m.end(1), "dosage_regimen", False)
-    # The drug before its dose: "escitalopram 10 mg", "Sertraline 50mg daily".
-    for i in scan.numeric_tokens:
-        unit = tokens[i].lstrip(_DIGITS_AND_SEPARATORS) or (tokens[i + 1] if i + 1 < n else "")
+        # The drug before its dose: "escitalopram 10 mg", "Sertraline 50mg daily".
         if i and unit in ("mg", "mcg", "µg", "ug", "ml", "iu") and len(tokens[i - 1]) >= 5:
             start = scan.token_starts[i - 1]
             word = text[start : scan.token_end(i - 1)]
             if word.isalpha() and _drug_like(word, False):
-                end = scan.token_end(i) if tokens[i].lstrip(_DIGITS_AND_SEPARATORS) else scan.token_end(i + 1)
-                scan.add("health", start, end, "dosage_regimen", False)
+                drug_first.append((start, scan.token_end(i) if attached else scan.token_end(i + 1)))
+    for m in _anchored(_REGIMEN_RE, text, starts):
+        word = m.group(1)
+        if _drug_like(word, word[:1].isupper()):
+            scan.add("health", m.start(), m.end(1), "dosage_regimen", False)
+    for start, end in drug_first:
+        scan.add("health", start, end, "dosage_regimen", False)
     _scan_lab_panel(text, scan)
 
 
