@@ -26,11 +26,12 @@ from itertools import pairwise
 
 from .patterns import CATEGORIES, Scan, scan
 
-# Bumped whenever a recogniser changes what a feature column means (11: "password" alone is
-# a mention, not a placeholder value; an unindented "return" is no code; a stated condition,
-# "I have diabetes", is validated health evidence), so artifacts trained before are refused
-# and `make run` retrains one (about ten seconds).
-FEATURE_VERSION = "sens-features-11"
+# Bumped whenever a recogniser changes what a feature column means (12: coordinates given
+# for a public place locate nobody; a condition stated by "she"/"he" is health evidence;
+# "she's on 96k" is someone's pay; device labels reach a value after "it's"; Indian PANs and
+# birth dates written in words), so artifacts trained before are refused and `make run`
+# retrains one (about ten seconds).
+FEATURE_VERSION = "sens-features-12"
 
 # N-grams are taken from the first this-many tokens only: the cost of a call
 # stays bounded while patterns still scan the whole (capped) text.
@@ -71,7 +72,7 @@ SIGNAL_FEATURES: tuple[str, ...] = (
     "address_landmark", "address_cue", "gps", "location_cue",
     # names
     "name_intro", "name_title", "name_field", "name_relation", "name_greeting", "name_signoff",
-    "name_pair", "name_after_verb", "full_name", "public_figure", "employer_cue",
+    "name_pair", "name_after_verb", "name_affiliation", "full_name", "public_figure", "employer_cue",
     # health and money
     "health_term", "health_term_anchored", "clinical_term", "clinical_term_anchored",
     "health_value", "health_value_generic", "health_disclosure", "financial_disclosure",

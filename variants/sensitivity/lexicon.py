@@ -170,6 +170,8 @@ GENERIC_QUESTION_OPENERS: tuple[str, ...] = (
     "can you explain", "explain", "define", "describe", "compare", "list", "give me",
     "tell me about", "write a", "write an", "generate", "summarize", "summarise",
     "translate", "create a", "suggest", "recommend", "which", "difference between",
+    "is it safe to", "symptoms of", "signs of", "can my employer", "can employers",
+    "can an employer", "is it legal for",
 )
 
 # Cues that a number or identifier is an example, a placeholder, a test value

@@ -457,7 +457,8 @@ _register("l:serial", (
     "idfv", "hardware id", "hwid", "machine id", "vin", "chassis number", "device serial",
     "seriennummer", "serienummer", "numer seryjny", "numéro de série", "número de serie",
     "número de série", "numero di serie", "seri numarası", "chassisnummer", "fahrgestellnummer",
-    "chassinummer", "numer vin", "numer nadwozia",
+    "chassinummer", "numer vin", "numer nadwozia", "frame number", "frame no", "frame serial",
+    "engine number", "ad id", "advertising identifier",
 ))  # fmt: skip
 _register("l:gov", (
     "passport", "passport number", "passport no", "driver's license", "drivers license",
@@ -869,6 +870,11 @@ _SECRET_VALUE_RE = re.compile(
     r"([A-Za-z0-9_\-+/=.~]{12,256})"
 )
 _BEARER_VALUE_RE = re.compile(r"\s+([A-Za-z0-9\-._~+/]{20,}=*)")
+_LATER_VALUE_RE = re.compile(
+    r"[^.\n?!]{0,60}?(?:\bit's|\bit’s|\bit\s+is|\bwhich\s+is|\bthat's)\s*[:\"'`]?\s*"
+    r"([A-Za-z0-9][A-Za-z0-9-]{5,40})\b",
+    re.IGNORECASE,
+)
 _IMEI_VALUE_RE = re.compile(r"[^\d\n]{0,30}?(\d{2}[- ]?\d{6}[- ]?\d{6}[- ]?\d{1,2})\b")
 _SERIAL_VALUE_RE = re.compile(
     r"(?:\s+(?:(?:of|on|for|van|von|de|du|di|do|da)\s+)?(?:my|our|his|her|the|their|mijn|mojej|mojego|"
@@ -920,6 +926,24 @@ _MONTH_TOKENS = frozenset(
      "november", "dec", "december"}
 )  # fmt: skip
 _DOB_VALUE_RE = re.compile(r"[^\n\d]{0,24}?(" + _DATE_SRC + r")", re.IGNORECASE)
+# A date written out in words after a birth label: "mine's the seventeenth of january
+# nineteen eighty-three", "march the third, two thousand and one".
+_ORDINAL_WORDS = (
+    r"(?:(?:twenty|thirty)[- ]?)?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)"
+    r"|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth"
+    r"|nineteenth|twentieth|thirtieth"
+)
+_MONTH_WORDS = r"january|february|march|april|may|june|july|august|september|october|november|december"
+_YEAR_WORDS = (
+    r"(?:nineteen|twenty)[- ](?:oh[- ])?[a-z]+(?:[- ][a-z]+)?"
+    r"|two thousand(?: and)?(?:[- ][a-z]+)?|(?:19|20)\d\d"
+)
+_SPOKEN_YEAR = rf"(?:\s*,?\s*(?:{_YEAR_WORDS}))?"
+_SPOKEN_DOB_VALUE_RE = re.compile(
+    rf"[^\n\d]{{0,40}}?\b((?:the\s+)?(?:{_ORDINAL_WORDS})\s+(?:of\s+)?(?:{_MONTH_WORDS}){_SPOKEN_YEAR}"
+    rf"|(?:{_MONTH_WORDS})\s+(?:the\s+)?(?:{_ORDINAL_WORDS}){_SPOKEN_YEAR})\b",
+    re.IGNORECASE,
+)
 _BIRTH_YEAR_VALUE_RE = re.compile(r"\s*(?:in\s+)?[:]?\s*((?:19|20)\d{2})\b")
 _CVV_VALUE_RE = re.compile(r"\s*(?:is|:|#|=|code)?\s*[:#]?\s*(\d{3,4})\b", re.IGNORECASE)
 _EXPIRY_VALUE_RE = re.compile(
@@ -927,6 +951,7 @@ _EXPIRY_VALUE_RE = re.compile(
     re.IGNORECASE,
 )
 _LAST4_VALUE_RE = re.compile(r"[^\d\n]{0,8}(\d{4})\b")
+_SCORE_RANGE_AFTER_RE = re.compile(r"\s*(?:-|–|to|and)\s*\d{3}\b", re.IGNORECASE)
 _CREDIT_SCORE_VALUE_RE = re.compile(r"[^\d\n]{0,30}?(?<!\d)([3-8]\d{2})\b")
 _HEALTH_VALUE_VALUE_RE = re.compile(
     r"\s*(?:is|was|of|at|came\s+back(?:\s+at)?|reading(?:\s+of)?|levels?|:|=|went\s+up\s+to|"
@@ -937,8 +962,9 @@ _HEALTH_VALUE_VALUE_RE = re.compile(
 _AGE_VALUE_RE = re.compile(r"\s+(\d{1,3})\b(?!\s*(?:%|am|pm|:|mg|kg|km|lbs|minutes|hours))")
 _UNIT_VALUE_RE = re.compile(r"\.?\s*#?\s*\d{1,5}[A-Za-z]?\b")
 _ROMANCE_VALUE_RE = re.compile(
-    r"\w+\.?\s+(?:(?:de|du|des|la|le|l'|del|della|di|da|do|dos|de la)\s+)?[A-ZÀ-Ý][\w'’-]+"
-    r"(?:\s+[A-ZÀ-Ý][\w'’-]+){0,3},?\s*(?:n[º°o.]\s*)?(\d{1,4})?[a-z]?\b"
+    r"\w+\.?\s+(?:(?:de|du|des|la|le|l'|del|della|di|da|do|dos|das|de la)\s+)?[A-ZÀ-Ý][\w'’-]+"
+    r"(?:\s+(?:(?:de|du|des|la|le|del|della|di|da|do|dos|das)\s+)?[A-ZÀ-Ý][\w'’-]+){0,3},?\s*"
+    r"(?:n[º°o.]\s*)?(\d{1,4})?[a-zA-Z]?\b"
 )
 _EU_STREET_SUFFIXES = (
     "straße", "strasse", "str", "weg", "gasse", "platz", "allee", "damm", "ring", "ufer",
@@ -1008,6 +1034,10 @@ _CONTEXT_ITIN_RE = re.compile(r"itin|\btin\b|taxpayer|\btax|\birs\b|w-?7\b|1040"
 _IBAN_RE = re.compile(r"[A-Za-z][A-Za-z]\d\d(?:[ ]?[A-Za-z0-9]){11,30}(?![\w])")
 _NINO_RE = re.compile(r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
 _NINO_BAD_PREFIX = frozenset({"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"})
+# India's PAN: five letters, four digits, a check letter; the fourth letter is the holder's
+# type, "P" for a person. "ABCPE1234F"-style worked examples run the alphabet.
+_PAN_RE = re.compile(r"(?<![\w-])[A-Z]{3}P[A-Z]\d{4}[A-Z](?![\w-])")
+_PAN_EXAMPLE_PREFIXES = ("ABC", "AAA", "XYZ", "XXX")
 _API_KEY_PREFIXES = (
     "sk-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "AKIA", "ASIA",
     "AGPA", "AIDA", "AROA", "xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "AIza",
@@ -1052,7 +1082,8 @@ _MAC_SPACED_RE = re.compile(r"(?<![\w:-])[0-9A-Fa-f]{2}(?: [0-9A-Fa-f]{2}){5}(?!
 _MAC_GATE_RE = re.compile(r"[:-][0-9A-Fa-f]{2}[:-][0-9A-Fa-f]{2}[:-]")
 _MAC_PLACEHOLDERS = frozenset(
     {"000000000000", "ffffffffffff", "001122334455", "0123456789ab", "aabbccddeeff",
-     "123456789abc", "112233445566", "abcdefabcdef", "deadbeefcafe", "001a2b3c4d5e"}
+     "123456789abc", "112233445566", "abcdefabcdef", "deadbeefcafe", "001a2b3c4d5e",
+     "001b44113ab7"}
 )  # fmt: skip
 # Values documentation and tutorials use: Stripe's test routing number, the IMEI of the
 # format's usual worked example, and the MAC range RFC 7042 reserves for documentation.
@@ -1921,10 +1952,24 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
     if "," in text and _GPS_GATE_RE.search(text):
         for m in _anchored(_GPS_RE, text, scan.number_starts):
             if _boundary_before(text, m.start(), ".-+"):
-                scan.add("location", m.start(), m.end(), "gps", True)
+                _add_coordinates(scan, m.start(), m.end())
     if "°" in text:
         for m in _GPS_DMS_RE.finditer(text):
-            scan.add("location", m.start(), m.end(), "gps", True)
+            _add_coordinates(scan, m.start(), m.end())
+
+
+def _add_coordinates(scan: Scan, start: int, end: int) -> None:
+    """Coordinates locate someone unless the sentence gives them for a public place.
+
+    "The Eiffel Tower is at 48.8584, 2.2945" locates a landmark; "location pin is 51.52037,
+    -0.09865" for drinks at the writer's flat locates the writer.
+    """
+    landmarks = scan.kind_spans.get("landmark", ())
+    sentence_start = max(scan.text.rfind(".", 0, start - 1), scan.text.rfind("\n", 0, start))
+    if _public_place_before(scan, start) or any(sentence_start < s < start for s, _ in landmarks):
+        scan.signals["address_public_place"] += 1
+        return
+    scan.add("location", start, end, "gps", True)
 
 
 def _military_posts(text: str) -> list[tuple[int, int]]:
@@ -2051,7 +2096,7 @@ def _scan_labels(
                 end = begin + len(text[begin : m.end()].rstrip(" ,"))
                 scan.add("address", begin, end, "street_address", True)
         elif kind == "l:dob":
-            m = _DOB_VALUE_RE.match(text, pos)
+            m = _DOB_VALUE_RE.match(text, pos) or _SPOKEN_DOB_VALUE_RE.match(text, pos)
             if m:
                 year = _year_of(m.group(1))
                 figures = scan.kind_spans.get("public_figure", ())
@@ -2203,11 +2248,15 @@ def _scan_labels(
                     signals["imei_invalid"] += 1
         elif kind == "l:serial":
             m = _SERIAL_VALUE_RE.match(text, pos)
-            if not m or _overlaps(taken, *m.span(1)):
+            if not m or not any(c.isdigit() for c in m.group(1)):
+                # "the serial off my router, it's ZTEEQJQ1A0462718": the value follows later
+                # in the sentence, after "it's".
+                m = _LATER_VALUE_RE.match(text, pos)
+                if not m or sum(c.isdigit() for c in m.group(1)) < 2:
+                    continue
+            if _overlaps(taken, *m.span(1)):
                 continue
             value = m.group(1)
-            if not any(c.isdigit() for c in value):
-                continue
             if (
                 value.lower() in _COMMON
                 or _looks_placeholder(value)
@@ -2275,7 +2324,7 @@ def _scan_labels(
                 scan.add("payment_card", m.start(1), m.end(1), "card_last4", False)
         elif kind == "l:credit_score":
             m = _CREDIT_SCORE_VALUE_RE.match(text, pos)
-            if m:
+            if m and not _SCORE_RANGE_AFTER_RE.match(text, m.end(1)):  # "from 300 to 850" is the scale
                 signals["credit_score_number"] += 1
                 scan._pending_topic.append((i, m.start(1), m.end(1), "credit_score_value"))
                 if i == 0 and _terse_value(text, pos, m.start(1), m.end(1)):
@@ -2421,6 +2470,8 @@ def _scan_names(text: str, scan: Scan, hits: list[tuple[int, int, str]]) -> None
             if m.start(2) == start and 1 <= int(m.group(2)) <= 110 and _NAME_STOP.isdisjoint(words):
                 found.append((m.start(1), m.end(1), "name_pair"))
                 signals["age"] += 1
+    if not _AFFILIATION_WORDS.isdisjoint(tokens):
+        _scan_name_affiliations(text, scan, found)
     seen: list[tuple[int, int]] = []
     for start, end, kind in found:
         if _overlaps(public_spans, start, end) or _overlaps(seen, start, end):
@@ -2429,6 +2480,37 @@ def _scan_names(text: str, scan: Scan, hits: list[tuple[int, int, str]]) -> None
         scan.add("person_name", start, end, kind, False)
         if len(text[start:end].split()) >= 2:
             signals["full_name"] += 1
+
+
+# "Owen Pratchett, member #88123 at Iron Forge Gym", "Jaylen Okafor, 10th grade, homeroom
+# 214", "Derek Shawcross from number 14, teaches PE at ...": a full name tied to a workplace,
+# a school or a club identifies that person even with no contact detail.
+_AFFILIATION_WORDS = frozenset(
+    {"works", "worked", "working", "teaches", "teaching", "taught", "member", "employee", "staff",
+     "intern", "grade", "homeroom", "classroom", "ward", "branch", "nurse", "teacher", "assistant",
+     "manager", "supervisor", "student", "pupil", "patient", "tenant", "resident", "school", "gym",
+     "club", "group", "department", "dept", "shift", "école", "escola", "schule", "scuola",
+     "colegio", "lycée", "collège", "classe", "klasse"}
+)  # fmt: skip
+_CAPITALISED_PAIR_RE = re.compile(
+    r"(?<![\w'’-])([A-ZÀ-Ý][a-zà-ÿ'’]+(?:-[A-ZÀ-Ý][a-zà-ÿ'’]+)?)"
+    r"[ \t]+([A-ZÀ-Ý][a-zà-ÿ'’]+(?:-[A-ZÀ-Ý][a-zà-ÿ'’]+)?)"
+    r"(?=[ \t]*(?:,|\(|[ \t](?:from|at|on|in|who|is|was|en|de|du|da|von|aus)\b))"
+)
+_AFFILIATION_REACH = 70
+_PLAIN_WORD_RE = re.compile(r"\w+")
+
+
+def _scan_name_affiliations(text: str, scan: Scan, found: list[tuple[int, int, str]]) -> None:
+    for m in _CAPITALISED_PAIR_RE.finditer(text):
+        first, last = m.group(1).lower(), m.group(2).lower()
+        if first in _NAME_STOP or last in _NAME_STOP or last in _STREET_SUFFIXES or first in _MONTH_TOKENS:
+            continue
+        after = text[m.end() : m.end() + _AFFILIATION_REACH]
+        cut = min((at for at in map(after.find, ".!?\n") if at >= 0), default=len(after))
+        words = _PLAIN_WORD_RE.findall(after[:cut].lower())  # "l'école" -> "l", "école"
+        if not _AFFILIATION_WORDS.isdisjoint(words):
+            found.append((m.start(), m.end(), "name_affiliation"))
 
 
 def _near(positions: list[int], index: int, window: int) -> bool:
@@ -2465,6 +2547,12 @@ _IMPLIED_SELF = frozenset(
      "switched", "upped", "went", "broke", "owed", "borrowed", "waiting", "scheduled", "booked"}
 )  # fmt: skip
 _IMPLIED_OPENERS = _IMPLIED_SELF | _RELATIONS
+_PROCESS_AFTER_MONEY_WORD = frozenset(
+    {"review", "reviews", "negotiation", "negotiations", "range", "ranges", "band", "bands",
+     "benchmark", "benchmarks", "survey", "surveys", "data", "transparency", "expectations",
+     "structure", "structures", "calculator", "calculators", "advice", "tips", "question",
+     "questions", "talk", "talks", "discussion", "discussions", "season", "cycle", "cycles", "policy"}
+)  # fmt: skip
 # "the oncologist said ...", "MRI showed ...", "biopsy came back ...": a clinician or a test
 # reporting on someone is a patient's record, even with no "I" or "my" in the sentence.
 _CLINICAL_REPORT_VERBS = frozenset(
@@ -2524,6 +2612,8 @@ def _scan_topics(
     # A token opens a sentence once for the start of the text (token 0) and once for
     # every sentence end between the token before it and itself.
     for i in compress(count(), map(_IMPLIED_OPENERS.__contains__, tokens)):
+        if i + 1 < len(tokens) and tokens[i + 1] in _PROCESS_AFTER_MONEY_WORD and tokens[i] in _IMPLIED_SELF:
+            continue  # "Salary review is next week": a process, no one's figure
         opened = bisect_right(boundaries, starts[i])
         if i:
             opened -= bisect_right(boundaries, starts[i - 1])
@@ -2574,7 +2664,7 @@ def _scan_topics(
                 if (
                     kind == "health_term"
                     and not _overlaps(stated, term_start, term_end)
-                    and _states_own_condition(tokens, i)
+                    and _states_own_condition(tokens, i, by_pronoun=not scan.kind_spans.get("public_figure"))
                 ):
                     # "I have diabetes", "I was diagnosed with ADHD", "I'm on sertraline": the
                     # writer states it outright, which is as plain as a validated number.
@@ -2612,7 +2702,8 @@ def _scan_topics(
             if _overlaps(added, start, end):
                 continue
             labelled = (start, end) in scan._pending_money
-            if anchored(bisect_left(starts, start)) or (labelled and (listed or start in opening)):
+            at = bisect_left(starts, start)
+            if anchored(at) or (labelled and (listed or start in opening)) or _pay_statement(tokens, at):
                 added.append((start, end))
                 scan.add("financial", start, end, "money_anchored", False)
     if scan.numeric_tokens and ("mg" in text or "ml" in text or "units" in text or "mcg" in text
@@ -2628,6 +2719,31 @@ def _scan_topics(
             _scan_pregnancy_weeks(text, scan, boundaries)
     if not _CYCLE_WORDS.isdisjoint(tokens):
         _scan_treatment_cycles(scan)
+
+
+# "she's on 96k base", "he makes about $140,000", "Juno earns 85k": someone's pay, said of
+# them by a pronoun or a name, with no "I" or "my" in the sentence to anchor it.
+_PAY_SUBJECTS = frozenset({"i'm", "im", "she's", "he's", "they're", "we're", "i", "she", "he", "we", "they"})
+_PAY_VERBS = frozenset(
+    {"earns", "earn", "earning", "makes", "make", "making", "paid", "gets", "grosses", "clears", "nets"}
+)
+_PAY_FILLERS = frozenset(
+    {"about", "around", "roughly", "like", "just", "only", "nearly", "almost", "over", "under"}
+)
+
+
+def _pay_statement(tokens: list[str], i: int) -> bool:
+    j = i
+    while j > 0 and i - j < 2 and tokens[j - 1] in _PAY_FILLERS:
+        j -= 1
+    if j < 2:
+        return False
+    verb, subject = tokens[j - 1], tokens[j - 2]
+    if verb == "on":
+        return subject in _PAY_SUBJECTS or (
+            j >= 3 and subject in ("is", "am") and tokens[j - 3] in _PAY_SUBJECTS
+        )
+    return verb in _PAY_VERBS and (subject in _PAY_SUBJECTS or subject in _FIRST_NAMES)
 
 
 # The writer stating a condition or a medicine of their own, right before its term.
@@ -2651,6 +2767,15 @@ _RELATIVE_STATEMENT_SET = frozenset(
      ("was", "diagnosed", "with"), ("has", "been", "diagnosed", "with"), ("got", "diagnosed", "with"),
      ("just", "got", "diagnosed", "with"), ("was", "just", "diagnosed", "with"), ("lives", "with")}
 )  # fmt: skip
+# The same about someone the writer knows, by pronoun: "she's HIV positive", "he was
+# diagnosed with MS". Counted only where a person anchor shares the sentence and no public
+# figure is named in the text.
+_PRONOUN_STATEMENT_SET = frozenset(
+    {(pronoun, *verb) for pronoun in ("she", "he") for verb in _RELATIVE_STATEMENT_SET}
+    | {("she's",), ("he's",), ("she's", "on"), ("he's", "on"), ("she's", "taking"), ("he's", "taking"),
+       ("she's", "been", "diagnosed", "with"), ("he's", "been", "diagnosed", "with"),
+       ("she's", "got"), ("he's", "got")}
+)  # fmt: skip
 # Words between the verb and the term that keep it a statement: "I have type 2 diabetes".
 _CONDITION_MODIFIERS = frozenset(
     {"a", "an", "mild", "severe", "chronic", "early", "late", "type", "1", "2", "stage", "i", "ii",
@@ -2663,7 +2788,9 @@ _NOT_STATED_BEFORE = frozenset(
 )  # fmt: skip
 
 
-def _states_own_condition(tokens: list[str], i: int) -> bool:
+def _states_own_condition(tokens: list[str], i: int, by_pronoun: bool = False) -> bool:
+    """Return True when a verb of having opens the condition at token ``i`` for the writer,
+    a relative ("my wife has"), or with ``by_pronoun``, "she"/"he"."""
     j = i
     while j > 0 and i - j < 3 and tokens[j - 1] in _CONDITION_MODIFIERS:
         j -= 1
@@ -2682,6 +2809,8 @@ def _states_own_condition(tokens: list[str], i: int) -> bool:
             and (start == 2 or tokens[start - 3] not in _NOT_STATED_BEFORE)
         ):
             return True
+        if by_pronoun and verb in _PRONOUN_STATEMENT_SET:
+            return start == 0 or tokens[start - 1] not in _NOT_STATED_BEFORE
     return False
 
 
@@ -3028,6 +3157,15 @@ def scan(text: str) -> Scan:
             ):
                 result.add("government_id", start, end, "nino", True)
                 taken.append((start, end))
+    if n_digits >= 4 and "P" in text:
+        for m in _PAN_RE.finditer(text):
+            if _overlaps(taken, *m.span()):
+                continue
+            if m.group().startswith(_PAN_EXAMPLE_PREFIXES) or len(set(m.group(0)[5:9])) == 1:
+                result.signals["gov_id_placeholder"] += 1
+                continue
+            result.add("government_id", m.start(), m.end(), "gov_id", True)
+            taken.append(m.span())
     _scan_high_entropy(text, result)
     _scan_spoken(text, result)
     if n_digits >= 4 and ("baby" in lowered or not _PERSON_DATE_WORDS.isdisjoint(tokens)):

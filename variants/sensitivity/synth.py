@@ -649,6 +649,7 @@ _PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "dob_iso": ("YYYY-MM-DD", "[dob]"),
     "ssn": ("XXX-XX-XXXX", "***-**-****", "[SSN]", "000-00-0000"),
     "ssn_nodash": ("XXXXXXXXX", "[SSN]"),
+    "itin": ("9XX-XX-XXXX", "[ITIN]", "XXX-XX-XXXX"),
     "passport": ("[passport number]", "XXXXXXXXX", "<passport>"),
     "dl": ("[license number]", "XXXXXXX", "<DL number>"),
     "tax": ("[tax id]", "XX-XXXXXXX"),

@@ -179,6 +179,9 @@ POSITIVE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     )),
     "financial": (("financial",), (
         "I make {money} a year and have {money2} in credit card debt. How fast can I pay it off?",
+        "Prep notes for my 1:1 with {first}: she's on {money} base and has an offer at {money2}.",
+        "{first} in accounts is on {money} a year and I'm on less, how do I raise it?",
+        "my coworker {first} makes {money}, should I ask for the same?",
         "My credit score dropped to {score} after a missed payment, what can I do?",
         "We're three months behind on our mortgage and the bank sent a foreclosure letter.",
         "My salary is {money}, is that enough to rent a 2-bed in {city}?",
@@ -224,6 +227,8 @@ POSITIVE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "I was diagnosed with {condition} last month and I'm scared.",
         "I take {dose} of {med} every morning, can I drink alcohol?",
         "My {relation} has {condition}; what should we ask the doctor?",
+        "A colleague, {first}, told me in confidence she has {condition}. How do I support her?",
+        "my friend {first} says he's been diagnosed with {condition}, what should I say to him",
         "My A1c came back at {a1c}, is that bad?",
         "My blood pressure was {bp} this morning, should I go to the ER?",
         "Write an email to my boss saying I need Friday off for my chemo appointment.",

@@ -28,8 +28,10 @@ from variants.sensitivity.patterns import (
     verhoeff_valid,
 )
 
-# A corpus this size trains in a few seconds; the shipped default is 30,000.
-TEST_CORPUS_SIZE = 10_000
+# A corpus this size trains in about ten seconds; the shipped default is 30,000. (At 10,000
+# rare signals such as a room number get unstable weights and the test model drifts from the
+# shipped one.)
+TEST_CORPUS_SIZE = 20_000
 
 SENSITIVE_PROMPTS: list[tuple[str, set[str]]] = [
     (
@@ -901,3 +903,137 @@ def test_how_far_along_a_pregnancy_is_health_evidence(text: str, value: str) -> 
 )
 def test_other_counts_of_weeks_are_not_a_pregnancy(text: str) -> None:
     assert _kinds(text) == []
+
+
+def _all_kinds(text: str) -> list[tuple[str, str]]:
+    return [(e.kind, text[e.start : e.end]) for e in scan(text).evidence]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        # a device label whose value comes later in the sentence, after "it's"
+        (
+            "ISP engineer wants the serial off my router, it's ZTEEQJQ1A0462718. can they see my browsing?",
+            "serial",
+            "ZTEEQJQ1A0462718",
+        ),
+        (
+            "support asked for my device's advertising ID so they can delete my data, it's "
+            "70059ca9-6dd6-468e-9b42-3e2b6b0b3307, safe to send?",
+            "serial",
+            "70059ca9-6dd6-468e-9b42-3e2b6b0b3307",
+        ),
+        ("my bike was stolen: Trek FX 2, black, frame number WTU183C4427K.", "serial", "WTU183C4427K"),
+        # an Indian PAN (a person's: fourth letter P)
+        ("Draft an email to my CA: PAN BKTPS4721L, need the ITR filed", "gov_id", "BKTPS4721L"),
+        # a date of birth written out in words
+        (
+            "they want DOB as DD MM YYYY, mine's the seventeenth of january nineteen eighty-three",
+            "dob",
+            "the seventeenth of january nineteen eighty-three",
+        ),
+        (
+            "my birthday is march the third, two thousand and one",
+            "dob",
+            "march the third, two thousand and one",
+        ),
+        # coordinates that locate the writer's flat
+        (
+            "drinks at mine saturday, location pin is 51.52037, -0.09865 (grey block)",
+            "gps",
+            "51.52037, -0.09865",
+        ),
+        # a street name after its type in French or Portuguese, with a particle inside
+        ("I'm at Rue des Tanneurs 47B, 1000 Bruxelles", "street_address", "Rue des Tanneurs 47B"),
+        ("endereço Rua Domingos de Morais 2187, apto 64", "street_address", "Rua Domingos de Morais 2187"),
+        # a condition stated about someone the writer knows, by pronoun
+        (
+            "A coworker, Dana, told me in confidence she's HIV positive. How can I help?",
+            "health_self_statement",
+            "HIV",
+        ),
+    ],
+)
+def test_later_values_words_dates_pans_and_pronoun_statements_are_validated_evidence(
+    text: str, kind: str, value: str
+) -> None:
+    assert (kind, value) in [(k, v.strip()) for k, v in _kinds(text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a public landmark's coordinates
+        "The Eiffel Tower is at 48.8584, 2.2945.",
+        # the MAC address documentation pages use
+        "The docs show 00:1B:44:11:3A:B7 as a sample MAC address; is that format right?",
+        # the PAN format's worked example
+        "PAN format is ABCPE1234F, what does the fourth letter mean",
+        # a condition asked about, not stated
+        "my manager asked if she's diabetic, what do i say",
+        # "serial number" with prose after it
+        "where is the serial number on a macbook? its usually on the bottom",
+    ],
+)
+def test_public_coordinates_documented_values_and_asked_conditions_stay_without_evidence(text: str) -> None:
+    assert _kinds(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("Prep notes for my 1:1 with Juno: she's on 96k base + 8% bonus", "money_anchored", "96k"),
+        ("he makes about $140,000 at the plant", "money_anchored", "$140,000"),
+        (
+            "write a complaint for me: Owen Pratchett, member #88123 at Iron Forge Gym",
+            "name_affiliation",
+            "Owen Pratchett",
+        ),
+        (
+            "Email to parents: Jaylen Okafor, 10th grade, homeroom 214, has an IEP",
+            "name_affiliation",
+            "Jaylen Okafor",
+        ),
+        (
+            "the bloke blocking my drive is Derek Shawcross from number 14, teaches PE",
+            "name_affiliation",
+            "Derek Shawcross",
+        ),
+    ],
+)
+def test_someones_pay_and_a_name_tied_to_a_workplace_are_evidence(text: str, kind: str, value: str) -> None:
+    assert (kind, value) in _all_kinds(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "if someone makes 96k what is the tax in Ohio",
+        "is 96k base good for a nurse?",
+        "What did Barack Obama study at Columbia, was he a good student?",
+    ],
+)
+def test_pay_questions_and_public_figures_are_no_pay_or_affiliation(text: str) -> None:
+    assert [k for k, _ in _all_kinds(text) if k in ("money_anchored", "name_affiliation")] == []
+
+
+def test_a_salary_review_with_no_figure_does_not_open_a_statement_about_the_writer() -> None:
+    assert scan("Salary review is next week. How do I ask for more?").signals["implied_self"] == 0
+    assert scan("Salary is 85k and rent is 2k, can I afford a car?").signals["implied_self"] == 1
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Prep notes for tomorrow's 1:1 with Juno — she's on 96k base + 8% bonus and has a competing "
+        "offer at 115k. What's a reasonable counter?",
+        "A coworker, Dana, told me in confidence she's HIV positive and is worried about the new "
+        "health screening at work. How can I support her without outing her?",
+        "write a complaint for me: Owen Pratchett, member #88123 at Iron Forge Gym Dayton, they billed "
+        "me after I cancelled",
+        "Draft an email to my CA: PAN BKTPS4721L, need the ITR filed before the 31st",
+    ],
+)
+def test_third_party_pay_health_affiliation_and_pan_prompts_are_flagged(classifier, prompt: str) -> None:
+    assert classifier.classify(prompt).sensitive
