@@ -31,8 +31,18 @@ Data (measurement only, never training):
 * ``bench/data/probe_f_prompts.jsonl`` (200 rows, English, a mix of plain, implied, buried and
   third-party disclosures and keyword traps), written the same way after all of those
   changes and measured blind only: precision 0.970, recall 0.891 (the code before this
-  session's changes: 0.960, 0.873). No change was made from its misses, so
-  ``routing.probe_f_*`` stays an honest held-out figure until someone tunes on it.
+  session's changes: 0.960, 0.873). Its misses then guided the next session's changes
+  (third-party pay and health, names tied to a workplace, device values after "it's",
+  PANs, birth dates in words, coordinates), so it is no longer held out.
+* ``bench/data/probe_g_prompts.jsonl`` (240 rows, English with some German, Spanish, French,
+  Portuguese and Hindi in Latin script; pasted logs, forms, fiction and placeholder traps),
+  written the same way after those changes and measured blind: precision 0.928, recall
+  0.892 (the code before them: 0.939, 0.831). Its misses then guided changes (other
+  languages' health, relation and birth-date words, stand-ins in brackets, fiction).
+* ``bench/data/probe_h_prompts.jsonl`` (240 rows, about 90% English: implied and buried
+  disclosures, typos, keyword traps, pasted tickets and logs), written the same way after
+  those changes and measured blind: precision 0.932, recall 0.880 (the code before this
+  session's changes: 0.945, 0.832). Reported as ``routing.probe_h_*``.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
@@ -77,6 +87,8 @@ PROBE_C = PROBE.with_name("probe_c_prompts.jsonl")
 PROBE_D = PROBE.with_name("probe_d_prompts.jsonl")
 PROBE_E = PROBE.with_name("probe_e_prompts.jsonl")
 PROBE_F = PROBE.with_name("probe_f_prompts.jsonl")
+PROBE_G = PROBE.with_name("probe_g_prompts.jsonl")
+PROBE_H = PROBE.with_name("probe_h_prompts.jsonl")
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000
 
@@ -246,6 +258,8 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
         ("probe_d", PROBE_D),
         ("probe_e", PROBE_E),
         ("probe_f", PROBE_F),
+        ("probe_g", PROBE_G),
+        ("probe_h", PROBE_H),
     ):
         probe = load_probe(path)
         probe_labels = [row["label"] for row in probe]

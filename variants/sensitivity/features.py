@@ -29,9 +29,11 @@ from .patterns import CATEGORIES, Scan, scan
 # Bumped whenever a recogniser changes what a feature column means (12: coordinates given
 # for a public place locate nobody; a condition stated by "she"/"he" is health evidence;
 # "she's on 96k" is someone's pay; device labels reach a value after "it's"; Indian PANs and
-# birth dates written in words), so artifacts trained before are refused and `make run`
-# retrains one (about ten seconds).
-FEATURE_VERSION = "sens-features-12"
+# birth dates written in words; 13: health, relation and possessive words, birth dates and
+# labels in Spanish, Portuguese, French, German and Italian; stand-ins in brackets and passwords
+# in a plot are no secrets; a room or floor number counts apart from an apartment or suite),
+# so artifacts trained before are refused and `make run` retrains one (about ten seconds).
+FEATURE_VERSION = "sens-features-13"
 
 # N-grams are taken from the first this-many tokens only: the cost of a call
 # stays bounded while patterns still scan the whole (capped) text.
@@ -68,7 +70,7 @@ SIGNAL_FEATURES: tuple[str, ...] = (
     # dates and ages
     "dob", "birth_year", "dob_historic", "age",
     # addresses and locations
-    "street_address", "street_after_cue", "street_name", "postcode", "po_box", "unit",
+    "street_address", "street_after_cue", "street_name", "postcode", "po_box", "unit", "room",
     "address_landmark", "address_cue", "gps", "location_cue",
     # names
     "name_intro", "name_title", "name_field", "name_relation", "name_greeting", "name_signoff",

@@ -17,6 +17,15 @@ from __future__ import annotations
 # information. Common misspellings are included because prompts are typed
 # in a hurry.
 HEALTH_CONDITIONS: tuple[str, ...] = (
+    # Spanish, Portuguese, French, German and Italian names people type for common ones
+    "depresión", "depressão", "dépression", "ansiedad", "ansiedade", "anxiété", "epilepsia",
+    "épilepsie", "epilessia", "cáncer", "câncer", "cancro", "krebs", "quimioterapia",
+    "quimio", "chimiothérapie", "chimio", "diálisis", "diálise", "dialyse", "dialisi",
+    "embarazada", "grávida", "enceinte", "schwanger", "incinta", "esclerosis múltiple",
+    "esclerose múltipla", "sclérose en plaques", "asma", "asthme", "tumeur", "infarto",
+    "infarctus", "herzinfarkt", "ictus", "trastorno bipolar", "bipolaire", "esquizofrenia",
+    "schizophrénie", "autismo", "autisme", "tdah", "diabète", "diabete", "vih", "sida",
+    "demencia", "demência", "démence", "demenz", "cirrosis", "leucemia", "leucémie",
     "diabetes", "diabetic", "diabetis", "prediabetes", "type 1 diabetes", "type 2 diabetes",
     "asthma", "asthmatic", "copd", "emphysema", "bronchitis", "pneumonia", "tuberculosis",
     "cancer", "tumor", "tumour", "leukemia", "leukaemia", "lymphoma", "melanoma", "carcinoma",
@@ -85,6 +94,8 @@ SICK_LEAVE_PHRASES: tuple[str, ...] = (
 
 # Medications and medical products; brand and generic names.
 HEALTH_MEDICATIONS: tuple[str, ...] = (
+    "sertralina", "fluoxetina", "metformina", "insulina", "levotiroxina", "valproato",
+    "quetiapina", "litio", "lítio", "omeprazol",
     "metformin", "insulin", "ozempic", "wegovy", "mounjaro", "semaglutide", "jardiance",
     "lisinopril", "amlodipine", "losartan", "metoprolol", "atenolol", "propranolol",
     "hydrochlorothiazide", "furosemide", "warfarin", "eliquis", "xarelto", "clopidogrel",
@@ -197,6 +208,15 @@ RELATION_WORDS: tuple[str, ...] = (
     "coworker", "co-worker", "colleague", "employee", "employer", "landlord", "tenant",
     "client", "customer", "patient", "student", "teacher", "doctor", "nurse", "caregiver",
     "in-law", "stepdad", "stepmom", "ex", "ex-wife", "ex-husband",
+    # Spanish, Portuguese, French, German, Italian
+    "madre", "padre", "mamá", "papá", "hijo", "hija", "hijos", "esposa", "esposo", "marido",
+    "pareja", "hermano", "hermana", "abuela", "abuelo", "novio", "novia", "compañera",
+    "compañero", "jefe", "jefa", "mãe", "pai", "filho", "filha", "irmão", "irmã", "avó", "avô",
+    "namorado", "namorada", "mère", "père", "fils", "fille", "femme", "frère", "sœur", "soeur",
+    "grand-mère", "grand-père", "copain", "copine", "collègue", "mutter", "vater", "sohn",
+    "tochter", "bruder", "schwester", "oma", "opa", "freundin", "kollege", "kollegin", "ehefrau",
+    "ehemann", "figlio", "figlia", "moglie", "marito", "fratello", "sorella", "nonna", "nonno",
+    "collega",
 )
 
 # A small first-name list used as one weak signal among several for person

@@ -305,7 +305,13 @@ _FIRST_PERSON = frozenset(
      "meinen", "meiner", "ik", "mijn", "meu", "minha",
      "tenho", "ganho", "meri", "mera", "mujhe", "mujhko", "moja", "moje", "mój", "benim"}
 )  # fmt: skip
-_POSSESSIVES = frozenset({"my", "our", "his", "her", "their", "your"})
+_POSSESSIVES = frozenset(
+    {"my", "our", "his", "her", "their", "your",
+     # the writer's, in the other languages people type to the gateway
+     "mi", "mis", "mon", "ma", "mes", "meu", "minha", "meus", "minhas", "mein", "meine", "meinem",
+     "meinen", "meiner", "meines", "mio", "mia", "miei", "mie", "nuestra", "nuestro", "notre",
+     "nos", "nosso", "nossa", "unser", "unsere", "moja", "mój", "moje", "mijn", "onze"}
+)  # fmt: skip
 _RELATIONS = frozenset(lexicon.RELATION_WORDS)
 _FIRST_NAMES = frozenset(lexicon.FIRST_NAMES)
 _COMMON = lexicon.COMMON_WORDS
@@ -458,7 +464,8 @@ _register("l:serial", (
     "seriennummer", "serienummer", "numer seryjny", "numéro de série", "número de serie",
     "número de série", "numero di serie", "seri numarası", "chassisnummer", "fahrgestellnummer",
     "chassinummer", "numer vin", "numer nadwozia", "frame number", "frame no", "frame serial",
-    "engine number", "ad id", "advertising identifier",
+    "engine number", "ad id", "advertising identifier", "unit id", "rahmennummer",
+    "numéro de cadre", "número de cuadro", "número do quadro", "telaio",
 ))  # fmt: skip
 _register("l:gov", (
     "passport", "passport number", "passport no", "driver's license", "drivers license",
@@ -502,6 +509,8 @@ _register("l:dob", (
     "date de naissance", "born on", "geburtsdatum", "data di nascita", "data de nascimento",
     "data urodzenia", "geboortedatum", "fødselsdato", "födelsedatum", "doğum tarihi",
     "doğum tarihim", "dogum tarihim", "nascido em", "nacido el", "nacida el", "urodzony", "urodzona",
+    "nací", "naci", "nací el", "nasci", "nasci em", "né le", "née le", "sono nato", "sono nata",
+    "nato il", "nata il",
 ))  # fmt: skip
 _register("l:birth_year", ("born in", "birth year", "year of birth", "yob", "born"))
 _register("l:cvv", ("cvv", "cvv2", "cvc", "cvc2", "csc", "security code", "card security code"))
@@ -527,7 +536,7 @@ _register("l:currency", ("usd", "eur", "gbp", "cad", "aud", "chf", "inr", "rs", 
 _register("l:name_intro", (
     "my name is", "my name's", "name's", "name is", "i am", "i'm", "im", "this is", "it's",
     "call me", "my full name is", "i go by", "known as", "me llamo", "je m'appelle",
-    "ich heiße", "ich bin",
+    "ich heiße", "ich bin", "mera naam", "meu nome é", "meu nome e", "mi nombre es", "mi chiamo",
 ))  # fmt: skip
 _register("l:name_field", (
     "full name", "first name", "last name", "surname", "given name", "name", "patient",
@@ -575,6 +584,7 @@ _register("l:unit", (
     "apt", "apartment", "unit", "suite", "ste", "flat", "fl", "floor", "room", "rm", "bldg",
     "building", "piso", "étage", "house number", "house no",
 ))  # fmt: skip
+_ROOM_LABELS = frozenset({"room", "rm", "floor", "fl", "building", "bldg", "étage"})
 _register("l:romance_street", (
     "rue", "avenue", "av", "boulevard", "bd", "chemin", "allée", "impasse", "quai", "calle",
     "avenida", "avda", "paseo", "plaza", "carrer", "via", "viale", "piazza", "piazzale",
@@ -884,6 +894,8 @@ _SERIAL_VALUE_RE = re.compile(
     re.IGNORECASE,
 )
 _GOV_VALUE_RE = re.compile(
+    # "Steuer-ID meines Mannes: ...", "passport number of my wife is ...": whose it is, first
+    r"(?:[ \t]+(?:of[ \t]+)?(?:my|our|his|her|their|mein|meine[mnrs]?|mi|mon|ma|meu|minha)[ \t]+[\w'’-]+)?"
     r"[\s:#.=(,-]{0,4}(?:(?:it's|it\s+is|is|was|number|no\.?|num|of|id|es|est|ist|è|é|er|är|jest|nr\.?|n[º°o]\.?)"
     r"\s*[:#]?\s*){0,2}"
     r"([A-Za-z0-9](?:[A-Za-z0-9./-]|[ ](?=[A-Za-z]?\d)){3,22}[A-Za-z0-9])(?![\w-])",
@@ -905,8 +917,9 @@ _DATE_SRC = (
     r"(?:\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})|\d{4}[/.-]\d{1,2}[/.-]\d{1,2}"
     r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}"
     r"(?:st|nd|rd|th)?,?\s+\d{4}"
-    r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|"
-    r"oct|nov|dec)[a-z]*\.?,?\s+\d{4})"
+    r"|\d{1,2}(?:st|nd|rd|th|er|º)?\.?\s+(?:of\s+|de\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|"
+    r"oct|nov|dec|ene|abr|ago|dic|fev|fév|mai|set|out|dez|avr|aoû|déc|mär|okt|giu|lug|ott)[a-zéûçä]*\.?,?"
+    r"\s+(?:de\s+)?\d{4})"
 )
 _DOB_COMPARISON_RE = re.compile(
     r"\b(?:before|after|between|since|until|older|younger|earlier|later|from)\b|[<>]=?", re.IGNORECASE
@@ -1036,7 +1049,9 @@ _NINO_RE = re.compile(r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2}
 _NINO_BAD_PREFIX = frozenset({"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"})
 # India's PAN: five letters, four digits, a check letter; the fourth letter is the holder's
 # type, "P" for a person. "ABCPE1234F"-style worked examples run the alphabet.
-_PAN_RE = re.compile(r"(?<![\w-])[A-Z]{3}P[A-Z]\d{4}[A-Z](?![\w-])")
+# Searched from its literal "P" (which the regex engine skips to quickly); the three letters
+# before it are checked by hand.
+_PAN_CORE_RE = re.compile(r"P[A-Z]\d{4}[A-Z](?![\w-])")
 _PAN_EXAMPLE_PREFIXES = ("ABC", "AAA", "XYZ", "XXX")
 _API_KEY_PREFIXES = (
     "sk-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "AKIA", "ASIA",
@@ -1292,6 +1307,8 @@ def _secret_value_ok(value: str) -> bool:
         return False  # input("Password: "), user.password, getpass(), settings[...], aws_db_instance
     if len(set(low)) == 1 or _looks_placeholder(stripped) and not any(c.isdigit() for c in stripped[3:]):
         return False
+    if stripped[:1] + stripped[-1:] in ("<>", "[]", "{}"):
+        return False  # "<base64-encoded-password>": a stand-in in brackets
     return not any(marker in stripped for marker in _ENV_REFERENCE_MARKERS)
 
 
@@ -1348,6 +1365,20 @@ def _scan_email(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
 
 # Ofcom's numbers for drama (07700 900000-900999): real-looking, never anyone's. People
 # also use them as realistic examples, so only a word of fiction nearby makes them one.
+# "In my novel ...", "in the game ...", "the character's ...": what follows is made up.
+_FICTION_FRAME_RE = re.compile(
+    r"\bin\s+(?:my|the|a|our|this)\s+(?:novel|story|short story|screenplay|book|script|game|play|film|"
+    r"movie|campaign|comic|fanfic)\b|\bcharacter'?s?\b|\bfictional\b|\bprotagonist\b|\bvillain\b",
+    re.IGNORECASE,
+)
+
+
+def _in_fiction(text: str, start: int) -> bool:
+    """Return True when the sentence before ``start`` frames it as fiction."""
+    sentence_start = max(text.rfind(".", 0, start - 1), text.rfind("\n", 0, start), start - 120)
+    return bool(_FICTION_FRAME_RE.search(text, max(0, sentence_start), start))
+
+
 _FICTION_CUE_RE = re.compile(
     r"drama|film|movie|fiction|fake|prop\b|script|novel|story|tv show|scene|placeholder|example|"
     r"dummy|sample|mock"
@@ -1473,6 +1504,10 @@ def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits:
         if raw[0] == "+":
             if not 8 <= n <= 15:
                 continue
+            if n == 11 and digits[0] == "1" and (digits[1:4] == "555" or digits[4:9] == "55501"):
+                signals["phone_fictional"] += 1  # +1 555 ...: no such area code; 555-01XX: fiction's
+                taken.append((start, end))
+                continue
             kind = "phone_intl"
         elif raw[0] == "0":
             # German mobiles run to twelve digits with the 0 ("0151 2378 4406").
@@ -1495,7 +1530,7 @@ def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits:
                 signals["phone_tollfree"] += 1
                 taken.append((start, end))
                 continue
-            if exchange == "555" and "0100" <= line <= "0199":
+            if (exchange == "555" and "0100" <= line <= "0199") or area == "555":  # 555: no area code
                 signals["phone_fictional"] += 1
                 taken.append((start, end))
                 continue
@@ -2066,7 +2101,9 @@ def _scan_labels(
         elif kind == "l:unit":
             m = _UNIT_VALUE_RE.match(text, pos)
             if m:
-                signals["unit"] += 1
+                # "Apt. 297", "Suite 862" belong to a home address; "room 204", "floor 3" are
+                # as often a meeting room as a hotel room, so they count apart.
+                signals["room" if tokens[i] in _ROOM_LABELS else "unit"] += 1
         elif kind == "l:age":
             m = _AGE_VALUE_RE.match(text, pos)
             if m and 1 <= int(m.group(1)) <= 110:
@@ -2093,6 +2130,9 @@ def _scan_labels(
             m = _ROMANCE_VALUE_RE.match(text, start)
             if m and (m.group(1) or (i > 0 and tokens[i - 1].isdigit())):
                 begin = scan.token_starts[i - 1] if not m.group(1) else start
+                if _public_place_before(scan, begin):
+                    signals["address_public_place"] += 1
+                    continue
                 end = begin + len(text[begin : m.end()].rstrip(" ,"))
                 scan.add("address", begin, end, "street_address", True)
         elif kind == "l:dob":
@@ -2145,7 +2185,9 @@ def _scan_labels(
             if not ok:
                 m = _PASSWORD_BARE_RE.match(text, pos)
                 ok = bool(m and _complex_secret(m.group(1)) and not _overlaps(taken, *m.span(1)))
-            if ok and m:
+            if ok and m and _in_fiction(text, m.start(1)):
+                signals["secret_placeholder"] += 1  # "in my novel the detective's password is ..."
+            elif ok and m:
                 scan.add("credential", m.start(1), m.end(1), "password", True)
                 taken.append(m.span(1))
             elif valued:
@@ -2422,7 +2464,7 @@ def _read_name(text: str, scan: Scan, i: int, pos: int, kind: str, allow_lower: 
 
 
 _NAME_AGE_RE = re.compile(
-    r"(?<![\w'’-])([A-ZÀ-Ý][a-zà-ÿ'’]+(?:[ -][A-ZÀ-Ý][a-zà-ÿ'’]+){1,3}),[ \t]*(\d{1,3}),[ \t]*(?=[a-z])"
+    r"(?<![\w'’-])([A-ZÀ-Ý][a-zà-ÿ'’]+(?:[ -][A-ZÀ-Ý][a-zà-ÿ'’]+){1,3}),[ \t]*(\d{1,3}),[ \t]*(?=[A-Za-zÀ-ÿ])"
 )
 
 
@@ -2490,24 +2532,45 @@ _AFFILIATION_WORDS = frozenset(
      "intern", "grade", "homeroom", "classroom", "ward", "branch", "nurse", "teacher", "assistant",
      "manager", "supervisor", "student", "pupil", "patient", "tenant", "resident", "school", "gym",
      "club", "group", "department", "dept", "shift", "école", "escola", "schule", "scuola",
-     "colegio", "lycée", "collège", "classe", "klasse"}
+     "colegio", "lycée", "collège", "classe", "klasse", "institutrice", "instituteur", "professeur",
+     "maestra", "maestro", "profesora", "profesor", "professora", "lehrer", "lehrerin", "bewerber",
+     "bewerberin", "mitarbeiter", "mitarbeiterin", "empleado", "empleada", "funcionário",
+     "funcionária", "employé", "employée", "stagiaire", "élève", "alumno", "alumna", "aluno", "aluna",
+     "schüler", "schülerin", "filiale", "sucursal", "agência"}
 )  # fmt: skip
 _CAPITALISED_PAIR_RE = re.compile(
     r"(?<![\w'’-])([A-ZÀ-Ý][a-zà-ÿ'’]+(?:-[A-ZÀ-Ý][a-zà-ÿ'’]+)?)"
     r"[ \t]+([A-ZÀ-Ý][a-zà-ÿ'’]+(?:-[A-ZÀ-Ý][a-zà-ÿ'’]+)?)"
-    r"(?=[ \t]*(?:,|\(|[ \t](?:from|at|on|in|who|is|was|en|de|du|da|von|aus)\b))"
+    r"(?=[ \t]*(?:,|\(|[ \t](?:from|at|on|in|who|is|was|en|de|du|da|von|aus)\b|[?.!][ \t]+(?:she|he|they)\b))"
 )
 _AFFILIATION_REACH = 70
 _PLAIN_WORD_RE = re.compile(r"\w+")
 
 
 def _scan_name_affiliations(text: str, scan: Scan, found: list[tuple[int, int, str]]) -> None:
-    for m in _CAPITALISED_PAIR_RE.finditer(text):
+    # A name is looked for only in the stretch before each affiliation word: the pattern has no
+    # literal to skip ahead to, so running it over a whole long prompt costs more than this.
+    windows: list[tuple[int, int]] = []
+    for i in compress(count(), map(_AFFILIATION_WORDS.__contains__, scan.tokens)):
+        at = scan.token_starts[i]
+        begin = max(0, at - _AFFILIATION_REACH - 60)
+        if windows and begin <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], at)
+        else:
+            windows.append((begin, at))
+    for begin, end in windows:
+        _name_affiliations_in(text, begin, end, found)
+
+
+def _name_affiliations_in(text: str, begin: int, end: int, found: list[tuple[int, int, str]]) -> None:
+    for m in _CAPITALISED_PAIR_RE.finditer(text, begin, end):
         first, last = m.group(1).lower(), m.group(2).lower()
         if first in _NAME_STOP or last in _NAME_STOP or last in _STREET_SUFFIXES or first in _MONTH_TOKENS:
             continue
         after = text[m.end() : m.end() + _AFFILIATION_REACH]
-        cut = min((at for at in map(after.find, ".!?\n") if at >= 0), default=len(after))
+        # "Bethany Crowe? she worked under me at ...": the next sentence is about her
+        skip = 1 if after[:1] in ".!?" else 0
+        cut = min((at for at in (after.find(c, skip) for c in ".!?\n") if at >= 0), default=len(after))
         words = _PLAIN_WORD_RE.findall(after[:cut].lower())  # "l'école" -> "l", "école"
         if not _AFFILIATION_WORDS.isdisjoint(words):
             found.append((m.start(), m.end(), "name_affiliation"))
@@ -2765,7 +2828,10 @@ _SELF_STATEMENT_SET = frozenset(_SELF_STATEMENTS)
 _RELATIVE_STATEMENT_SET = frozenset(
     {("has",), ("had",), ("is",), ("is", "on"), ("is", "taking"), ("suffers", "from"),
      ("was", "diagnosed", "with"), ("has", "been", "diagnosed", "with"), ("got", "diagnosed", "with"),
-     ("just", "got", "diagnosed", "with"), ("was", "just", "diagnosed", "with"), ("lives", "with")}
+     ("just", "got", "diagnosed", "with"), ("was", "just", "diagnosed", "with"), ("lives", "with"),
+     # "mi pareja toma ...", "mon père est sous dialyse", "meine Mutter hat ..."
+     ("tiene",), ("toma",), ("padece",), ("sufre", "de"), ("tem",), ("está", "com"), ("est", "sous"),
+     ("hat",), ("nimmt",), ("ha",), ("prende",)}
 )  # fmt: skip
 # The same about someone the writer knows, by pronoun: "she's HIV positive", "he was
 # diagnosed with MS". Counted only where a person anchor shares the sentence and no public
@@ -3158,14 +3224,20 @@ def scan(text: str) -> Scan:
                 result.add("government_id", start, end, "nino", True)
                 taken.append((start, end))
     if n_digits >= 4 and "P" in text:
-        for m in _PAN_RE.finditer(text):
-            if _overlaps(taken, *m.span()):
+        for m in _PAN_CORE_RE.finditer(text, 3):
+            start, end = m.start() - 3, m.end()
+            head = text[start : m.start()]
+            if not (head.isalpha() and head.isupper() and head.isascii()) or not _boundary_before(
+                text, start, "-"
+            ):
                 continue
-            if m.group().startswith(_PAN_EXAMPLE_PREFIXES) or len(set(m.group(0)[5:9])) == 1:
+            if _overlaps(taken, start, end):
+                continue
+            if head in _PAN_EXAMPLE_PREFIXES or len(set(text[start + 5 : start + 9])) == 1:
                 result.signals["gov_id_placeholder"] += 1
                 continue
-            result.add("government_id", m.start(), m.end(), "gov_id", True)
-            taken.append(m.span())
+            result.add("government_id", start, end, "gov_id", True)
+            taken.append((start, end))
     _scan_high_entropy(text, result)
     _scan_spoken(text, result)
     if n_digits >= 4 and ("baby" in lowered or not _PERSON_DATE_WORDS.isdisjoint(tokens)):

@@ -1037,3 +1037,70 @@ def test_a_salary_review_with_no_figure_does_not_open_a_statement_about_the_writ
 )
 def test_third_party_pay_health_affiliation_and_pan_prompts_are_flagged(classifier, prompt: str) -> None:
     assert classifier.classify(prompt).sensitive
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        # a date of birth in Spanish after "nací"
+        ("Nací el 8 de julio de 1994 en Valencia, ¿qué signo soy?", "dob", "8 de julio de 1994"),
+        # a German tax ID with whose it is between label and value
+        ("Steuer-ID meines Mannes: 47 036 892 815. Muss die in die Anlage N?", "gov_id", "47 036 892 815"),
+        # a frame number in German, a watch's unit ID
+        ("Mein Fahrrad wurde geklaut: Cube, Rahmennummer WBK8820134F, schwarz", "serial", "WBK8820134F"),
+        ("my garmin won't pair anymore, unit ID 3394817622, support asked me", "serial", "3394817622"),
+        # a relative's condition stated in Spanish or French
+        ("Mi pareja toma sertralina 100mg por depresión", "health_self_statement", "sertralina"),
+        ("Mon père est sous dialyse trois fois par semaine", "health_self_statement", "dialyse"),
+    ],
+)
+def test_dates_ids_serials_and_relatives_conditions_in_other_languages_are_evidence(
+    text: str, kind: str, value: str
+) -> None:
+    assert (kind, value) in _kinds(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        (
+            "write a reference for Bethany Crowe? she worked under me at Hollis & Marsh",
+            "name_affiliation",
+            "Bethany Crowe",
+        ),
+        (
+            "eine Absage an Jonas Reimann, 34, Bewerber für die Stelle als Lagerist",
+            "name_pair",
+            "Jonas Reimann",
+        ),
+        ("Mi compañera Valeria Ortiz, la de contabilidad, tiene 29 años", "name_relation", "Valeria Ortiz"),
+        ("un mot pour Inès Morel, la nouvelle institutrice de CM2", "name_affiliation", "Inès Morel"),
+        ("mera naam Ankit Sharma hai, resignation letter likh do", "name_intro", "Ankit Sharma"),
+    ],
+)
+def test_names_tied_to_work_age_or_an_introduction_in_other_languages_are_evidence(
+    text: str, kind: str, value: str
+) -> None:
+    assert (kind, value) in _all_kinds(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a Kubernetes manifest's stand-in value
+        "kind: Secret\ndata:\n  password: <base64-encoded-password>\ndo I need stringData?",
+        # area code 555 does not exist; 555-01XX is reserved for fiction
+        "Phone: +1 (555) 010-0199 — is that range reserved for fiction?",
+        "call +1 212 555 0143 in the screenplay",
+        # a password inside a novel's plot
+        "In my novel the detective's password is 'Ophelia1899' — too obvious?",
+        # a landmark's address after its name
+        "The Eiffel Tower is at Champ de Mars, 5 Av. Anatole France — how early should we go?",
+    ],
+)
+def test_stand_ins_fiction_numbers_plots_and_landmark_addresses_stay_without_evidence(text: str) -> None:
+    assert [k for k in _kinds(text) if k[0] != "postcode"] == []
+
+
+def test_a_real_password_near_the_word_game_is_still_a_password() -> None:
+    assert ("password", "Ophelia1899") in _kinds("my steam password is Ophelia1899 and the game wont load")
