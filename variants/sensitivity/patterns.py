@@ -278,6 +278,9 @@ TEST_CARD_NUMBERS: frozenset[str] = frozenset(
         "378282246310005", "371449635398431", "378734493671000", "6011111111111117",
         "6011000990139424", "3530111333300000", "3566002020360505", "30569309025904",
         "38520000023237", "6200000000000005", "4000002500003155", "4000000000003220",
+        "4000002760003184", "4000003800000446", "4000000000000341", "4000000000009979",
+        "4000000000009987", "4000000000000069", "4000000000000127", "4000000000000119",
+        "4000000000000101", "4000000000000036",
     }
 )  # fmt: skip
 
@@ -425,6 +428,7 @@ _register("l:password", (
     "root password", "mot de passe", "contraseña", "contrasena", "passwort ist",
     "senha", "minha senha", "şifre", "şifrem", "sifre", "sifrem", "hasło", "haslo", "moje hasło",
     "wachtwoord", "lösenord", "losenord", "adgangskode", "salasana", "parola", "kennwort",
+    "wlan-passwort", "wlan passwort", "wifi-passwort", "wlan-schlüssel", "wlan schlüssel",
 ))  # fmt: skip
 # "wifi at the lake house is Birchwood_Guest!22": a network's key without the word
 # password, read only when it has a password's shape (not "the wifi is down").
@@ -510,7 +514,7 @@ _register("l:dob", (
     "data urodzenia", "geboortedatum", "fødselsdato", "födelsedatum", "doğum tarihi",
     "doğum tarihim", "dogum tarihim", "nascido em", "nacido el", "nacida el", "urodzony", "urodzona",
     "nací", "naci", "nací el", "nasci", "nasci em", "né le", "née le", "sono nato", "sono nata",
-    "nato il", "nata il",
+    "nato il", "nata il", "geb",
 ))  # fmt: skip
 _register("l:birth_year", ("born in", "birth year", "year of birth", "yob", "born"))
 _register("l:cvv", ("cvv", "cvv2", "cvc", "cvc2", "csc", "security code", "card security code"))
@@ -584,6 +588,10 @@ _register("l:unit", (
     "apt", "apartment", "unit", "suite", "ste", "flat", "fl", "floor", "room", "rm", "bldg",
     "building", "piso", "étage", "house number", "house no",
 ))  # fmt: skip
+_GERMAN_MARKERS = frozenset(
+    {"ist", "und", "der", "die", "das", "nicht", "ich", "zu", "wie", "mit", "ein", "eine", "auf",
+     "für", "sich", "auch", "oder", "wenn", "noch", "bei", "vom", "zum", "dem", "den"}
+)  # fmt: skip
 _ROOM_LABELS = frozenset({"room", "rm", "floor", "fl", "building", "bldg", "étage"})
 _register("l:romance_street", (
     "rue", "avenue", "av", "boulevard", "bd", "chemin", "allée", "impasse", "quai", "calle",
@@ -832,7 +840,7 @@ _SNAKE_CASE_RE = re.compile(r"[a-z]+(?:_[a-z]+)+")
 _CLI_PASSWORD_RE = re.compile(r"(?:--password[= ]|--pass[= ]|(?<=\s)-p(?=\S))[\"']?([^\s\"']{4,64})")
 _PROSE_AFTER_RE = re.compile(r"[ \t]+([a-z]{2,})\b")
 _PIN_VALUE_RE = re.compile(
-    r"(?:\s+(?:for|on|to|of|at)\s+(?:[\w'-]+\s+){0,3}?[\w'-]+)?\s*"
+    r"(?:\s+(?:for|on|to|of|at)\s+(?:[\w'-]+\s+){0,3}?[\w'-]+|,?\s+(?:the\s+|my\s+)?(?:current|new|old)\s+one)?\s*"
     r"(?:is\s+now|changed\s+to|would\s+be|is|was|=|:|#|-|to)?\s*[\"']?(\d{4,8}|\d(?:[- ]\d){3,7})\b",
     re.IGNORECASE,
 )
@@ -895,8 +903,9 @@ _SERIAL_VALUE_RE = re.compile(
 )
 _GOV_VALUE_RE = re.compile(
     # "Steuer-ID meines Mannes: ...", "passport number of my wife is ...": whose it is, first
-    r"(?:[ \t]+(?:of[ \t]+)?(?:my|our|his|her|their|mein|meine[mnrs]?|mi|mon|ma|meu|minha)[ \t]+[\w'’-]+)?"
-    r"[\s:#.=(,-]{0,4}(?:(?:it's|it\s+is|is|was|number|no\.?|num|of|id|es|est|ist|è|é|er|är|jest|nr\.?|n[º°o]\.?)"
+    r"(?:[ \t]+(?:(?:of|von|van|de|di|do|da)[ \t]+)?"
+    r"(?:my|our|his|her|their|mein|meine[mnrs]?|mijn|mi|mon|ma|meu|minha)[ \t]+[\w'’-]+)?"
+    r"[\s:#.=(,-]{0,4}(?:(?:it's|it\s+is|ist|is|was|number|no\.?|num|of|id|est|es|è|é|er|är|jest|nr\.?|n[º°o]\.?)"
     r"\s*[:#]?\s*){0,2}"
     r"([A-Za-z0-9](?:[A-Za-z0-9./-]|[ ](?=[A-Za-z]?\d)){3,22}[A-Za-z0-9])(?![\w-])",
     re.IGNORECASE,
@@ -964,7 +973,7 @@ _EXPIRY_VALUE_RE = re.compile(
     re.IGNORECASE,
 )
 _LAST4_VALUE_RE = re.compile(r"[^\d\n]{0,8}(\d{4})\b")
-_SCORE_RANGE_AFTER_RE = re.compile(r"\s*(?:-|–|to|and)\s*\d{3}\b", re.IGNORECASE)
+_SCORE_RANGE_AFTER_RE = re.compile(r"\s*(?:-|–|to|and)\s*(\d{3})\b", re.IGNORECASE)
 _CREDIT_SCORE_VALUE_RE = re.compile(r"[^\d\n]{0,30}?(?<!\d)([3-8]\d{2})\b")
 _HEALTH_VALUE_VALUE_RE = re.compile(
     r"\s*(?:is|was|of|at|came\s+back(?:\s+at)?|reading(?:\s+of)?|levels?|:|=|went\s+up\s+to|"
@@ -1851,7 +1860,7 @@ _PUBLIC_PLACES = frozenset(
      "church", "cathedral", "temple", "mosque", "synagogue", "library", "stadium", "arena",
      "airport", "station", "courthouse", "theatre", "theater", "gallery", "zoo", "park",
      "pharmacy", "bakery", "bank", "branch", "dmv", "center", "centre", "campus", "hall",
-     "house", "tower", "building", "office", "offices", "company", "inc", "ltd", "llc", "corp"}
+     "tower", "building", "office", "offices", "company", "inc", "ltd", "llc", "corp"}
 )  # fmt: skip
 _PERSON_WORDS = _FIRST_PERSON | _POSSESSIVES | _RELATIONS | frozenset({"he", "she", "they", "him", "them"})
 
@@ -1940,13 +1949,13 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
             prev_start = scan.token_starts[i - 1] if i else -1
             prev = text[prev_start : prev_start + 2] if i else ""
             if len(tok) == 5 and i and len(tokens[i - 1]) == 2 and prev in _US_STATES:
-                scan.add("address", prev_start, end, "postcode", False)
+                _add_postcode(scan, prev_start, end)
                 continue
             before = text[max(0, start - 3) : start].strip(" \t")
             if (before in ("", ",") or before.endswith((",", "\n"))) and i + 1 < n:
                 nxt_start = scan.token_starts[i + 1]
                 if text[nxt_start : nxt_start + 1].isupper() and tokens[i + 1].isalpha():
-                    scan.add("address", start, scan.token_end(i + 1), "postcode", False)
+                    _add_postcode(scan, start, scan.token_end(i + 1))
         elif len(tok) == 3 and i and text[start:end].isupper():
             # UK inward code "1AA" after an outward code "SW1A"; Canadian "K1A 0B1".
             outward = text[scan.token_starts[i - 1] : scan.token_end(i - 1)]
@@ -1962,11 +1971,11 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
                 and len(outward) == 3
                 and outward.isupper()
             ):
-                scan.add("address", scan.token_starts[i - 1], end, "postcode", False)
+                _add_postcode(scan, scan.token_starts[i - 1], end)
         elif len(tok) == 10 and tok[5] == "-" and i:
             prev_start = scan.token_starts[i - 1]
             if text[prev_start : prev_start + 2] in _US_STATES and len(tokens[i - 1]) == 2:
-                scan.add("address", prev_start, end, "postcode", False)
+                _add_postcode(scan, prev_start, end)
     streets = [(e.start, e.end) for e in scan.evidence if e.category == "address"]
     for start, end in scan._pending_address:
         if _overlaps(streets, start, end):
@@ -1991,6 +2000,14 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
     if "°" in text:
         for m in _GPS_DMS_RE.finditer(text):
             _add_coordinates(scan, m.start(), m.end())
+
+
+def _add_postcode(scan: Scan, start: int, end: int) -> None:
+    """A postcode, unless the sentence gives it for a public place ("Apple's HQ is ..., CA 95014")."""
+    if _public_place_before(scan, start):
+        scan.signals["address_public_place"] += 1
+        return
+    scan.add("address", start, end, "postcode", False)
 
 
 def _add_coordinates(scan: Scan, start: int, end: int) -> None:
@@ -2097,6 +2114,8 @@ def _scan_labels(
             if m and _name_ok(m.group(1), lower_ok=True):
                 scan._pending_names.append((m.start(1), m.end(1), "name_field"))
         elif kind == "l:name_intro":
+            if tokens[i] == "im" and not _GERMAN_MARKERS.isdisjoint(tokens):
+                continue  # German "im Vergleich": "in dem", not "I'm"
             _read_name(text, scan, i, pos, "name_intro", allow_lower=tokens[i] in ("my", "call"))
         elif kind == "l:unit":
             m = _UNIT_VALUE_RE.match(text, pos)
@@ -2366,7 +2385,10 @@ def _scan_labels(
                 scan.add("payment_card", m.start(1), m.end(1), "card_last4", False)
         elif kind == "l:credit_score":
             m = _CREDIT_SCORE_VALUE_RE.match(text, pos)
-            if m and not _SCORE_RANGE_AFTER_RE.match(text, m.end(1)):  # "from 300 to 850" is the scale
+            scale = m and _SCORE_RANGE_AFTER_RE.match(text, m.end(1))
+            if scale and (int(m.group(1)) <= 350 or int(scale.group(1)) >= 850):
+                m = None  # "ranges from 300 to 850": the scale; "went from 741 to 688" is a score
+            if m:
                 signals["credit_score_number"] += 1
                 scan._pending_topic.append((i, m.start(1), m.end(1), "credit_score_value"))
                 if i == 0 and _terse_value(text, pos, m.start(1), m.end(1)):
@@ -2536,7 +2558,8 @@ _AFFILIATION_WORDS = frozenset(
      "maestra", "maestro", "profesora", "profesor", "professora", "lehrer", "lehrerin", "bewerber",
      "bewerberin", "mitarbeiter", "mitarbeiterin", "empleado", "empleada", "funcionário",
      "funcionária", "employé", "employée", "stagiaire", "élève", "alumno", "alumna", "aluno", "aluna",
-     "schüler", "schülerin", "filiale", "sucursal", "agência"}
+     "schüler", "schülerin", "filiale", "sucursal", "agência", "dispatcher", "cohort", "classmate",
+     "alum", "alumni", "hired", "colleague", "coworker", "co-worker"}
 )  # fmt: skip
 _CAPITALISED_PAIR_RE = re.compile(
     r"(?<![\w'’-])([A-ZÀ-Ý][a-zà-ÿ'’]+(?:-[A-ZÀ-Ý][a-zà-ÿ'’]+)?)"
@@ -2778,7 +2801,7 @@ def _scan_topics(
                 scan.add("health", m.start(), m.end(), "dosage_anchored", False)
     if scan.numeric_tokens:
         _scan_regimens(text, scan)
-        if "weeks" in tokens:
+        if not _WEEK_WORDS.isdisjoint(tokens):
             _scan_pregnancy_weeks(text, scan, boundaries)
     if not _CYCLE_WORDS.isdisjoint(tokens):
         _scan_treatment_cycles(scan)
@@ -2896,8 +2919,9 @@ _NOT_PREGNANCY_AFTER_WEEKS = frozenset(
      "left", "off", "since", "ago", "older", "old", "notice", "to", "till", "at", "for", "per",
      "a", "now", "later", "early", "straight", "running", "sober", "clean", "vacation", "holiday"}
 )  # fmt: skip
+_WEEK_WORDS = frozenset({"weeks", "wks", "wk"})
 _PREGNANCY_CONTEXT = frozenset(
-    {"ob", "obgyn", "ob-gyn", "midwife", "baby", "baby's", "scan", "scans", "bump", "trimester",
+    {"along", "ob", "obgyn", "ob-gyn", "midwife", "baby", "baby's", "scan", "scans", "bump", "trimester",
      "breech", "pregnant", "pregnancy", "due", "nausea", "kicks", "kicking", "measuring",
      "ultrasound", "maternity", "contractions", "heartbeat", "fetal", "foetal", "gestational"}
 )  # fmt: skip
@@ -2909,7 +2933,12 @@ def _scan_pregnancy_weeks(text: str, scan: Scan, boundaries: list[int]) -> None:
     n = len(tokens)
     context = not _PREGNANCY_CONTEXT.isdisjoint(tokens)
     for i in scan.numeric_tokens:
-        if i + 1 >= n or tokens[i + 1] != "weeks" or not tokens[i].isdigit() or not 4 <= int(tokens[i]) <= 42:
+        if (
+            i + 1 >= n
+            or tokens[i + 1] not in _WEEK_WORDS
+            or not tokens[i].isdigit()
+            or not 4 <= int(tokens[i]) <= 42
+        ):
             continue
         if i + 2 < n and tokens[i + 2] in _NOT_PREGNANCY_AFTER_WEEKS:
             continue

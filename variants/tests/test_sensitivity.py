@@ -1104,3 +1104,47 @@ def test_stand_ins_fiction_numbers_plots_and_landmark_addresses_stay_without_evi
 
 def test_a_real_password_near_the_word_game_is_still_a_password() -> None:
     assert ("password", "Ophelia1899") in _kinds("my steam password is Ophelia1899 and the game wont load")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("change my debit pin, current one is 7310 and i think my ex knows it", "pin", "7310"),
+        ("Mein WLAN-Passwort ist FritzBox7590!Kaktus und meine Nachbarn", "password", "FritzBox7590!Kaktus"),
+        ("Steuer-ID von meinem Mann ist 47 291 836 541, wo trage ich die ein?", "gov_id", "47 291 836 541"),
+        ("huisarts vraagt het BSN van mijn dochter (277382592), mag dat per mail?", "gov_id", "277382592"),
+        ("23 wks along and my manager keeps putting me on closing shifts", "health_self_statement", "23 wks"),
+        ("geb. 03.12.1993 – gehört das Geburtsdatum in den Lebenslauf?", "dob", "03.12.1993"),
+        # a house is a home, not a public place
+        (
+            "I've lived here 12 years, the blue house at 501 Elm St with the red door",
+            "street_address",
+            "501 Elm St",
+        ),
+    ],
+)
+def test_pins_later_in_the_sentence_german_labels_and_short_forms_are_evidence(
+    text: str, kind: str, value: str
+) -> None:
+    assert (kind, value) in _kinds(text)
+
+
+def test_a_credit_score_change_counts_but_the_scale_does_not() -> None:
+    assert (
+        scan("credit score went from 741 to 688 after one missed payment").signals["credit_score_number"] == 1
+    )
+    assert scan("credit score ranges from 300 to 850, what is good?").signals["credit_score_number"] == 0
+
+
+def test_german_im_is_no_introduction_and_a_public_place_postcode_is_no_address() -> None:
+    assert (
+        _all_kinds("Wie sicher ist ein Passwortmanager wie Bitwarden im Vergleich zu Notizen im Handy?") == []
+    )
+    assert ("postcode", "CA 95014") not in _all_kinds("Apple's HQ is One Apple Park Way, Cupertino, CA 95014")
+    assert ("postcode", "CA 95014") in _all_kinds("I live at 12 Oak Lane, Cupertino, CA 95014")
+
+
+def test_stripe_authentication_test_cards_are_traps() -> None:
+    text = "Use 4000 0027 6000 3184 in Stripe test mode to trigger the 3D Secure flow"
+    assert _kinds(text) == []
+    assert scan(text).signals["card_test"] == 1
