@@ -31,9 +31,10 @@ from .patterns import CATEGORIES, Scan, scan
 # "she's on 96k" is someone's pay; device labels reach a value after "it's"; Indian PANs and
 # birth dates written in words; 13: health, relation and possessive words, birth dates and
 # labels in Spanish, Portuguese, French, German and Italian; stand-ins in brackets and passwords
-# in a plot are no secrets; a room or floor number counts apart from an apartment or suite),
-# so artifacts trained before are refused and `make run` retrains one (about ten seconds).
-FEATURE_VERSION = "sens-features-13"
+# in a plot are no secrets; a room or floor number counts apart from an apartment or suite;
+# 14: PINs later in the sentence, "wks along", public places' postcodes), so artifacts trained
+# before are refused and `make run` retrains one (about ten seconds).
+FEATURE_VERSION = "sens-features-14"
 
 # N-grams are taken from the first this-many tokens only: the cost of a call
 # stays bounded while patterns still scan the whole (capped) text.
