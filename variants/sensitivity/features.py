@@ -32,9 +32,10 @@ from .patterns import CATEGORIES, Scan, scan
 # birth dates written in words; 13: health, relation and possessive words, birth dates and
 # labels in Spanish, Portuguese, French, German and Italian; stand-ins in brackets and passwords
 # in a plot are no secrets; a room or floor number counts apart from an apartment or suite;
-# 14: PINs later in the sentence, "wks along", public places' postcodes), so artifacts trained
+# 14: PINs later in the sentence, "wks along", public places' postcodes; 15: words that put a
+# person in public view), so artifacts trained
 # before are refused and `make run` retrains one (about ten seconds).
-FEATURE_VERSION = "sens-features-14"
+FEATURE_VERSION = "sens-features-15"
 
 # N-grams are taken from the first this-many tokens only: the cost of a call
 # stays bounded while patterns still scan the whole (capped) text.
@@ -86,7 +87,7 @@ SIGNAL_FEATURES: tuple[str, ...] = (
     "credit_score_number",
     # prompt form
     "first_person", "relation", "implied_self", "professional_context", "generic_opener",
-    "question_mark_end", "question_marks", "example_cue", "code_cue", "env_reference",
+    "question_mark_end", "question_marks", "example_cue", "public_context", "code_cue", "env_reference",
 )  # fmt: skip
 
 _SIGNAL_INDEX = {name: k for k, name in enumerate(SIGNAL_FEATURES)}

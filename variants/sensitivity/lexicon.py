@@ -197,6 +197,16 @@ EXAMPLE_CUES: tuple[str, ...] = (
     "demo", "redacted", "masked", "xxx", "anonymized", "anonymised",
 )
 
+# Words that put a person in public view: their health, money or birthday told in an
+# interview or a biography is public knowledge, whether or not the name is a listed one.
+PUBLIC_CONTEXT_CUES: tuple[str, ...] = (
+    "publicly", "public eye", "interview", "interviews", "biography",
+    "memoir", "documentary", "press conference", "famous", "celebrity", "celebrities", "singer",
+    "actor", "actress", "athlete", "olympian", "senator", "prime minister", "rapper",
+    "footballer", "quarterback", "pop star", "popstar", "talk show host", "opened up about",
+    "spoken openly", "talked openly", "went public", "net worth", "endorsement", "endorsements",
+)
+
 # Words that tie a fact to a specific person: first person, possessives,
 # relations and roles.
 RELATION_WORDS: tuple[str, ...] = (

@@ -420,6 +420,7 @@ _register("finance_term", lexicon.FINANCIAL_TERMS)
 # "Taylor Swift's birthday": the possessive is one token, so it is listed too.
 _register("public_figure", [*lexicon.PUBLIC_FIGURES, *(f"{name}'s" for name in lexicon.PUBLIC_FIGURES)])
 _register("example_cue", lexicon.EXAMPLE_CUES)
+_register("public_cue", lexicon.PUBLIC_CONTEXT_CUES)
 _register("l:password", (
     "password", "passwort", "passwd", "pwd", "pword", "pasword", "passwrd", "passw", "passcode",
     "passowrd", "passwrod", "pssword", "paswword", "passord", "pasword's",
@@ -993,6 +994,10 @@ _EU_STREET_SUFFIXES = (
     "chaussee", "straat", "laan", "gracht", "plein", "dijk", "kade", "vej", "gade", "gatan",
     "vägen", "veien", "gata", "katu", "tie",
 )  # fmt: skip
+_NAME_NUMBER_UNIT_RE = re.compile(
+    r"(?<![\w'’.-])([A-ZÀ-Ý][\w'’.-]+(?:[ \t]+[\w'’.-]+){0,3}[ \t]+\d{1,4}[A-Za-z]?)[,.]?[ \t]*\n?[ \t]*"
+    r"(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?[ \t]+#?\d{1,5}\b"
+)
 _EU_NUMBER_RE = re.compile(r"\.?\s+(\d{1,4}[a-zA-Z]?)\b")
 _CURRENCY_VALUE_RE = re.compile(r"\s?\$?\s?\d[\d,.']*")
 
@@ -1936,6 +1941,23 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
             nxt_start = scan.token_starts[i + 1]
             if text[nxt_start : nxt_start + 1].isupper() and nxt_start - scan.token_end(i) == 1:
                 scan.add("address", scan.token_starts[i], scan.token_end(i + 1), "street_address", True)
+    if signals.get("unit"):
+        # "Edeby 55\n Apt. 297", "Pagari 18 Suite 932": a name and a house number right before
+        # an apartment or suite is a street address in the order most of Europe writes it.
+        taken_streets = [(e.start, e.end) for e in scan.evidence if e.category == "address"]
+        for m in _NAME_NUMBER_UNIT_RE.finditer(text):
+            words = [w.lower().strip(".") for w in m.group(1).split()[:-1]]
+            if (
+                _overlaps(taken_streets, *m.span(1))
+                or words[0] in _NAME_STOP
+                or not _PUBLIC_PLACES.isdisjoint(words)
+                or not _ROOM_LABELS.isdisjoint(words)
+            ):
+                continue  # "Building 5 Suite 200", "Tower 2 Unit 9": a site, not a street
+            if _public_place_before(scan, m.start()):
+                signals["address_public_place"] += 1
+                continue
+            scan.add("address", m.start(1), m.end(1), "street_address", True)
     streets = [(e.start, e.end) for e in scan.evidence if e.category == "address"]
     streets_end = max([e for _, e in streets], default=-1)
     n = len(tokens)
@@ -2758,6 +2780,8 @@ def _scan_topics(
                     stated.append((term_start, term_end))
         elif kind == "example_cue":
             signals["example_cue"] += 1
+        elif kind == "public_cue":
+            signals["public_context"] += 1
         elif kind == "location_cue":
             scan.add("location", scan.token_starts[i], scan.token_end(i + size - 1),
                      "location_cue", False)  # fmt: skip

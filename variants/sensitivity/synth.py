@@ -20,6 +20,7 @@ the template's literal text only, never into a value.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import string
 import uuid
@@ -270,6 +271,8 @@ class _Slots(dict):
                              "gym membership", "flight to Rome", "concert ticket"))  # fmt: skip
         if key == "celebrity":
             return v.choice(T.CELEBRITIES)
+        if key == "famous_role":
+            return v.choice(T.FAMOUS_ROLES)
         if key == "letter":
             return v.choice(string.ascii_uppercase)
         if key == "hexsha":
@@ -625,11 +628,18 @@ def template_split(
     def group(example: Example) -> str:
         return example.template.removesuffix(":redacted")
 
+    # Each template's side is a hash of its id and the seed, not a shuffle of the whole list,
+    # so adding or removing a template leaves every other template on the side it was on (a
+    # shuffle moved about a fifth of them and shifted the trained weights with every edit).
     template_ids = sorted({group(e) for e in examples})
-    rng = random.Random(f"split-{seed}")
-    rng.shuffle(template_ids)
-    n_test = max(1, round(len(template_ids) * test_fraction))
-    test_templates = set(template_ids[:n_test])
+
+    def draw(template_id: str) -> float:
+        digest = hashlib.sha256(f"split-{seed}:{template_id}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
+    test_templates = {t for t in template_ids if draw(t) < test_fraction}
+    if not test_templates:
+        test_templates = {min(template_ids, key=draw)}
     train_idx = [i for i, e in enumerate(examples) if group(e) not in test_templates]
     test_idx = [i for i, e in enumerate(examples) if group(e) in test_templates]
     return train_idx, test_idx

@@ -388,6 +388,11 @@ POSITIVE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     )),
 }
 
+FAMOUS_ROLES = (
+    "singer", "actor", "actress", "tennis player", "footballer", "senator", "talk show host",
+    "rapper", "Olympic swimmer", "pop star", "quarterback", "comedian",
+)  # fmt: skip
+
 # Messages combining several facts: forms, signatures, records, tickets.
 COMPOSITE: tuple[tuple[tuple[str, ...], str], ...] = (
     (("person_name", "email", "phone"), "Best,\n{name}\n{job_title}\n{phone}\n{email}"),
@@ -616,6 +621,12 @@ NEGATIVE: dict[str, tuple[str, ...]] = {
         "Where does the British Prime Minister live?",
         "Summarize Serena Williams' career highlights.",
         "What was Nelson Mandela's prison number?",
+        # someone in public view who is not on any list: what they told the public is public
+        "{fname} {lname}, the {famous_role}, has spoken publicly about her {condition}. Write a podcast intro.",
+        "What did the {famous_role} {fname} {lname} say in his memoir about living with {condition}?",
+        "timeline of the {famous_role} {fname} {lname}'s {condition} for my class presentation",
+        "The {famous_role} {fname} {lname} reportedly earns {money} a year; how do endorsements work?",
+        "Summarize the interview where the {famous_role} {fname} {lname} opened up about {condition}.",
     ),
     "fiction": (
         "Write a short story about a lighthouse keeper named {fname} {lname}.",

@@ -1148,3 +1148,38 @@ def test_stripe_authentication_test_cards_are_traps() -> None:
     text = "Use 4000 0027 6000 3184 in Stripe test mode to trigger the 3D Secure flow"
     assert _kinds(text) == []
     assert scan(text).signals["card_test"] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("28030 Edeby 55\n Apt. 297\n TYSTBERGA\n Sweden 99178", "Edeby 55"),
+        ("Billing address: Noelle Martinsson\n    1593 Pagari 18 Suite 932\n   Põlluküla", "Pagari 18"),
+    ],
+)
+def test_a_street_name_and_number_before_an_apartment_is_a_street_address(text: str, value: str) -> None:
+    assert ("street_address", value) in _kinds(text)
+
+
+def test_a_building_or_tower_before_a_suite_is_a_site_not_a_street() -> None:
+    assert _kinds("The meeting is in Building 5 Suite 200") == []
+    assert _kinds("Our office: Tower 2 Unit 9") == []
+
+
+def test_words_of_public_view_are_counted() -> None:
+    text = "Selena Gomez has talked publicly about her lupus in an interview"
+    assert scan(text).signals["public_context"] == 2
+    assert scan("my mum has lupus").signals["public_context"] == 0
+
+
+def test_adding_a_template_leaves_every_other_template_on_its_side_of_the_split() -> None:
+    from variants.sensitivity.synth import Example, template_split
+
+    def examples(ids: list[str]) -> list[Example]:
+        return [Example(f"text {t}", 0, (), t, "neg:x") for t in ids]
+
+    ids = [f"neg:x:{k}" for k in range(200)]
+    _, test_before = template_split(examples(ids), seed=0)
+    _, test_after = template_split(examples([*ids, "neg:x:new"]), seed=0)
+    assert {ids[i] for i in test_before} == {ids[i] for i in test_after if i < len(ids)}
+    assert 20 <= len(test_before) <= 60  # about a fifth
