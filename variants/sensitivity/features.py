@@ -33,9 +33,9 @@ from .patterns import CATEGORIES, Scan, scan
 # labels in Spanish, Portuguese, French, German and Italian; stand-ins in brackets and passwords
 # in a plot are no secrets; a room or floor number counts apart from an apartment or suite;
 # 14: PINs later in the sentence, "wks along", public places' postcodes; 15: words that put a
-# person in public view), so artifacts trained
+# person in public view; 16: evidence weights trained at or above zero), so artifacts trained
 # before are refused and `make run` retrains one (about ten seconds).
-FEATURE_VERSION = "sens-features-15"
+FEATURE_VERSION = "sens-features-16"
 
 # N-grams are taken from the first this-many tokens only: the cost of a call
 # stays bounded while patterns still scan the whole (capped) text.
@@ -126,6 +126,44 @@ DENSE_NAMES: tuple[str, ...] = (
 )
 
 
+# Signals that say a value is a stand-in, a test value, a public one, or that describe the
+# prompt's form or a topic without a person: training leaves their weights free. Every other
+# dense feature (validated identifiers, names, anchored health and money facts, the strong
+# and category indicators and the interactions that combine evidence) is evidence *for* a
+# disclosure, and training keeps its weight at or above zero. Without that bound, features
+# that always come together (a name field and the date of birth beside it in a form) split
+# their weight into a large positive and a large negative part, and a form holding only one
+# of them scored as if it disclosed less than nothing.
+FREE_SIGNALS = frozenset(
+    {"email_role", "email_placeholder", "phone_tollfree", "phone_fictional", "ssn_invalid",
+     "ssn_example", "gov_id_invalid", "gov_id_placeholder", "card_test", "card_invalid",
+     "luhn_number", "iban_invalid", "iban_example", "routing_invalid", "api_key_test",
+     "secret_placeholder", "secret_lowentropy", "high_entropy", "uuid", "hex_string", "imei_like",
+     "imei_invalid", "mac_placeholder", "serial_placeholder", "ipv4_private", "version_like",
+     "dob_historic", "birth_year", "age", "public_figure", "address_landmark", "address_cue",
+     "location_cue", "unit", "room", "health_term", "clinical_term", "finance_term", "money",
+     "dosage", "health_value_generic", "med_context", "credit_score_number", "employer_cue",
+     "first_person", "relation", "implied_self", "professional_context", "generic_opener",
+     "question_mark_end", "question_marks", "example_cue", "public_context", "code_cue",
+     "env_reference"}
+)  # fmt: skip
+FREE_INTERACTIONS = frozenset(
+    {"strong_x_generic_question", "strong_x_example", "strong_x_code", "health_x_generic_question",
+     "finance_x_generic_question", "generic_question_no_person", "example_no_strong",
+     "credential_x_code", "credential_x_env_reference"}
+)  # fmt: skip
+assert set(SIGNAL_FEATURES) >= FREE_SIGNALS and set(INTERACTION_FEATURES) >= FREE_INTERACTIONS
+
+
+def nonnegative_dense() -> list[bool]:
+    """Return, in `DENSE_NAMES` order, whether training keeps each dense weight at or above zero."""
+    return (
+        [name not in FREE_SIGNALS for name in SIGNAL_FEATURES]
+        + [True] * (2 * len(CATEGORIES))
+        + [name not in FREE_INTERACTIONS for name in INTERACTION_FEATURES]
+    )
+
+
 def feature_config() -> dict[str, object]:
     """Return the settings that fix the meaning of every feature column."""
     return {
@@ -135,6 +173,9 @@ def feature_config() -> dict[str, object]:
         "max_char_ngram_word": MAX_CHAR_NGRAM_WORD,
         "min_affix_word": MIN_AFFIX_WORD,
         "dense_names": list(DENSE_NAMES),
+        "nonnegative_dense": [
+            name for name, bound in zip(DENSE_NAMES, nonnegative_dense(), strict=True) if bound
+        ],
     }
 
 

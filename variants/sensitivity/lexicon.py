@@ -37,6 +37,7 @@ HEALTH_CONDITIONS: tuple[str, ...] = (
     "hiv", "aids", "hepatitis", "herpes", "chlamydia", "gonorrhea", "syphilis", "sti",
     "hpv", "covid", "covid-19", "long covid", "flu", "influenza", "shingles", "lyme disease",
     "epilepsy", "seizure", "seizures", "migraine", "migraines", "stroke", "aneurysm",
+    "depressive episode", "manic episode", "psychotic episode", "kidney stone",
     "dementia", "alzheimer", "alzheimer's", "parkinson", "parkinson's", "multiple sclerosis",
     "ms flare", "huntington", "cerebral palsy", "concussion",
     "hypertension", "high blood pressure", "low blood pressure", "heart attack", "heart failure",
@@ -194,7 +195,8 @@ EXAMPLE_CUES: tuple[str, ...] = (
     "made-up", "hypothetical", "imaginary", "lorem ipsum", "template", "format", "regex",
     "regular expression", "validate", "validation", "validator", "pattern", "generate",
     "random", "documentation", "docs", "tutorial", "character", "story", "novel", "screenplay",
-    "demo", "redacted", "masked", "xxx", "anonymized", "anonymised",
+    "demo", "redacted", "masked", "xxx", "anonymized", "anonymised", "episode", "storyline",
+    "sitcom", "tv show", "the books", "fanfic", "fan fiction", "protagonist", "plot twist",
 )
 
 # Words that put a person in public view: their health, money or birthday told in an

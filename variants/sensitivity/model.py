@@ -1,9 +1,11 @@
 """Training, artifact format and inference of the payload sensitivity model.
 
 FIG. 2.3 step 242: "a trained AI model such as a logistic regression model"
-decides how sensitive a prompt is. Training uses scikit-learn's
-LogisticRegression over the features of `features.py` on the corpus of
-`synth.py`, then Platt-scales the decision value on a held-out calibration
+decides how sensitive a prompt is. Training fits an L2-regularised logistic
+regression (liblinear's objective, solved by SciPy's L-BFGS-B so that the
+weights of evidence features stay at or above zero, see
+`features.nonnegative_dense`) over the features of `features.py` on the corpus
+of `synth.py`, then Platt-scales the decision value on a held-out calibration
 split. The artifact holds no pickle: `weights.npz` (arrays only, loaded
 with `allow_pickle=False`) and `meta.json` (version, creation time,
 feature-config hash, training settings, metrics, threshold). Inference
@@ -274,6 +276,43 @@ def _design_matrix(rows: list[F.Features], vocab: dict[F.Gram, int]) -> sparse.c
     )
 
 
+def _fit_logistic(X: sparse.csr_matrix, y: np.ndarray, *, C: float, n_free: int) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression with the evidence weights bounded at zero.
+
+    Minimises ``C * sum(log(1 + exp(-s * (X w + b)))) + ||w||^2 / 2`` (s = +-1; the objective
+    of scikit-learn's liblinear solver, with the intercept left unpenalised) by L-BFGS-B. The
+    first ``n_free`` columns (n-grams) are free; the dense columns after them are bounded
+    below by zero where `features.nonnegative_dense` says so.
+    """
+    from scipy.optimize import minimize
+
+    n, d = X.shape
+    signs = np.where(y == 1, 1.0, -1.0)
+    Xt = X.T.tocsr()
+
+    def objective(params: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = params[:d], params[d]
+        margin = signs * (X @ w + b)
+        # log(1 + exp(-m)) and its derivative, stable for large |m|
+        loss = np.logaddexp(0.0, -margin)
+        slope = -signs * np.exp(-np.logaddexp(0.0, margin))
+        grad = np.empty(d + 1)
+        grad[:d] = C * (Xt @ slope) + w
+        grad[d] = C * slope.sum()
+        return float(C * loss.sum() + 0.5 * w @ w), grad
+
+    bounds = (
+        [(None, None)] * n_free
+        + [(0.0, None) if bound else (None, None) for bound in F.nonnegative_dense()]
+        + [(None, None)]
+    )
+    result = minimize(
+        objective, np.zeros(d + 1), jac=True, method="L-BFGS-B", bounds=bounds,
+        options={"maxiter": 2000, "ftol": 1e-10, "gtol": 1e-6},
+    )  # fmt: skip
+    return result.x[:d], float(result.x[d])
+
+
 def _metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
     from sklearn.metrics import brier_score_loss, roc_auc_score
 
@@ -343,13 +382,13 @@ def train_classifier(
                 doc_freq[gram] = doc_freq.get(gram, 0) + 1
         vocab_list = sorted((g for g, c in doc_freq.items() if c >= MIN_NGRAM_DOCUMENTS), key=F.gram_name)
         vocab = {g: k for k, g in enumerate(vocab_list)}
-        model = LogisticRegression(C=C, solver="liblinear", max_iter=500, random_state=seed)
-        model.fit(_design_matrix([rows[i] for i in indices], vocab), labels[indices])
-        coef = model.coef_.ravel()
+        coef, intercept = _fit_logistic(
+            _design_matrix([rows[i] for i in indices], vocab), labels[indices], C=C, n_free=len(vocab)
+        )
         raw = Classifier(
             ngram_weights={g: float(coef[k]) for g, k in vocab.items() if coef[k] != 0.0},
             dense_weights=[float(w) for w in coef[len(vocab) :]],
-            intercept=float(model.intercept_[0]),
+            intercept=intercept,
             calibration=(1.0, 0.0),
         )
         # Platt scaling: a 1-D logistic fit of the calibration labels on the
@@ -421,7 +460,7 @@ def train_classifier(
             "C": C,
             "min_ngram_documents": MIN_NGRAM_DOCUMENTS,
             "n_ngrams": len(classifier.ngram_weights),
-            "sklearn_solver": "liblinear",
+            "solver": "L-BFGS-B, evidence weights >= 0",
             "training_seconds": round(time.perf_counter() - started, 1),
         },
         "calibration": {

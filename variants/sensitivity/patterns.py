@@ -1052,6 +1052,9 @@ _SSN_LOOSE_VALUE_RE = re.compile(
     r"[\s:#=-]{0,3}(?:(?:is|number|no\.?|#)\s*[:#]?\s*){0,2}((?<![\d-])\d(?:[ -]{0,2}\d){8})(?![\d-])",
     re.IGNORECASE,
 )
+_SIN_RE = re.compile(r"\d{3}([ -])\d{3}\1\d{3}(?![\w-])")
+# Upper-case "SIN" only: Spanish "sin" ("without") sits beside nine-digit phone numbers.
+_SIN_CONTEXT_RE = re.compile(r"\bSIN\b|[Ss]ocial [Ii]nsurance")
 _SSN_RE = re.compile(r"\d{3}([- ]?)\d{2}\1\d{4}(?![\w-])")
 _CONTEXT_SSN_RE = re.compile(r"ssn|ss#|social|socsec|\btin\b|itin|taxpayer")
 _CONTEXT_ITIN_RE = re.compile(r"itin|\btin\b|taxpayer|\btax|\birs\b|w-?7\b|1040")
@@ -1470,6 +1473,15 @@ def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits:
             if card_context:
                 signals["card_ctx"] += 1
 
+    if n_digits >= 9 and ("SIN" in text or "nsurance" in text) and _SIN_CONTEXT_RE.search(text):
+        # "462 198 375 - will the CRA accept the T4 with this SIN": Canada's social insurance
+        # number, three groups of three passing Luhn, with its name anywhere in the text.
+        for m in _anchored(_SIN_RE, text, long_starts):
+            if _boundary_before(text, m.start(), "-") and not _overlaps(taken, *m.span()):
+                digits = _digits(m.group())
+                if luhn_valid(digits) and digits[0] not in "08" and len(set(digits)) > 2:
+                    taken.append(m.span())
+                    scan.add("government_id", m.start(), m.end(), "gov_id", True)
     if n_digits >= 9 and ("-" in text or scan.signals.get("ssn_label")):
         for m in _anchored(_SSN_RE, text, long_starts):
             start, end = m.span()
@@ -2539,6 +2551,7 @@ def _scan_names(text: str, scan: Scan, hits: list[tuple[int, int, str]]) -> None
             if (
                 nxt[:1].isupper()
                 and tokens[i + 1] not in _NAME_STOP
+                and tokens[i + 1] not in _STREET_SUFFIXES  # "Great Russell Street"
                 and len(nxt) > 1
                 and s1 - (s0 + len(tokens[i])) == 1
             ):
@@ -2659,7 +2672,9 @@ _PROCESS_AFTER_MONEY_WORD = frozenset(
     {"review", "reviews", "negotiation", "negotiations", "range", "ranges", "band", "bands",
      "benchmark", "benchmarks", "survey", "surveys", "data", "transparency", "expectations",
      "structure", "structures", "calculator", "calculators", "advice", "tips", "question",
-     "questions", "talk", "talks", "discussion", "discussions", "season", "cycle", "cycles", "policy"}
+     "questions", "talk", "talks", "discussion", "discussions", "season", "cycle", "cycles", "policy",
+     # a job advert's "Salary: competitive", "Salary: DOE"
+     "competitive", "negotiable", "doe", "tbd", "tba", "commensurate"}
 )  # fmt: skip
 # "the oncologist said ...", "MRI showed ...", "biopsy came back ...": a clinician or a test
 # reporting on someone is a patient's record, even with no "I" or "my" in the sentence.

@@ -273,6 +273,8 @@ class _Slots(dict):
             return v.choice(T.CELEBRITIES)
         if key == "famous_role":
             return v.choice(T.FAMOUS_ROLES)
+        if key == "show":
+            return v.choice(T.SHOWS)
         if key == "letter":
             return v.choice(string.ascii_uppercase)
         if key == "hexsha":

@@ -388,6 +388,10 @@ POSITIVE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     )),
 }
 
+SHOWS = (
+    "The Office", "Breaking Bad", "Grey's Anatomy", "the show", "the series", "the sitcom",
+    "season two", "The Last of Us", "the books", "the anime", "the movie",
+)  # fmt: skip
 FAMOUS_ROLES = (
     "singer", "actor", "actress", "tennis player", "footballer", "senator", "talk show host",
     "rapper", "Olympic swimmer", "pop star", "quarterback", "comedian",
@@ -639,6 +643,13 @@ NEGATIVE: dict[str, tuple[str, ...]] = {
         "Write a limerick about a cat named {fname}.",
         "Name ideas for a baby girl that start with {letter}?",
         "Write a children's story where {fname} the hedgehog finds a lost key.",
+        # a character's health, money or birthday is the story's, not anyone's
+        "which episode of {show} is {fname}'s {condition} storyline?",
+        "in {show}, why is {fname} immune to the infection?",
+        "{fname}'s birthday is {dob} per the books, right?",
+        "For my short story: '{fname} checked her balance, {money_small}, and let the rent wait.' Does it hook?",
+        "Dr. {lname}'s {med} addiction drives the whole series, right?",
+        "In my novel the detective's password is '{password}' - is that too obvious for the twist?",
     ),
     "code_no_secret": (
         "def get_user(user_id: int) -> dict:\n    return db.fetch_one(\"SELECT * FROM users WHERE id = %s\", (user_id,))",

@@ -28,10 +28,9 @@ from variants.sensitivity.patterns import (
     verhoeff_valid,
 )
 
-# A corpus this size trains in about ten seconds; the shipped default is 30,000. (At 10,000
-# rare signals such as a room number get unstable weights and the test model drifts from the
-# shipped one.)
-TEST_CORPUS_SIZE = 20_000
+# The shipped default (about twenty seconds to train), so these tests judge the model users
+# get: smaller corpora give rare signals unstable weights and the test model drifts from it.
+TEST_CORPUS_SIZE = 30_000
 
 SENSITIVE_PROMPTS: list[tuple[str, set[str]]] = [
     (
@@ -1183,3 +1182,35 @@ def test_adding_a_template_leaves_every_other_template_on_its_side_of_the_split(
     _, test_after = template_split(examples([*ids, "neg:x:new"]), seed=0)
     assert {ids[i] for i in test_before} == {ids[i] for i in test_after if i < len(ids)}
     assert 20 <= len(test_before) <= 60  # about a fifth
+
+
+def test_evidence_weights_are_never_negative(classifier) -> None:
+    from variants.sensitivity import features as F
+
+    bounded = [w for w, bound in zip(classifier.dense_weights, F.nonnegative_dense(), strict=True) if bound]
+    assert len(bounded) > 100
+    assert min(bounded) >= 0.0
+    # the free ones still learn signs: an invalid SSN or a test card argues against a disclosure
+    weights = dict(zip(F.DENSE_NAMES, classifier.dense_weights, strict=True))
+    assert weights["sig:card_test"] < 0 or weights["sig:ssn_invalid"] < 0
+
+
+def test_a_form_with_only_a_name_and_a_date_of_birth_is_sensitive(classifier) -> None:
+    result = classifier.classify(
+        "Please fill in: Surname: Varga | First name: Ildikó | DOB: 1994-11-08 | Nationality: HU."
+    )
+    assert result.sensitive
+    assert "date_of_birth" in result.categories
+
+
+def test_a_canadian_sin_needs_its_name_in_capitals_and_luhn() -> None:
+    assert ("gov_id", "462 198 375") in _kinds("462 198 375 - will the CRA accept the T4 with this SIN?")
+    assert _kinds("llámame sin falta al 462 198 375") == []
+    assert _kinds("462 198 376 - will the CRA accept this SIN?") == []
+
+
+def test_a_street_named_after_a_first_name_is_no_person_and_a_job_advert_no_salary() -> None:
+    assert [k for k, _ in _all_kinds("The British Museum is on Great Russell Street, London")] == [
+        "street_name"
+    ]
+    assert scan("Salary: competitive. Benefits: dental, vision.").signals["implied_self"] == 0
