@@ -42,7 +42,14 @@ Data (measurement only, never training):
 * ``bench/data/probe_h_prompts.jsonl`` (240 rows, about 90% English: implied and buried
   disclosures, typos, keyword traps, pasted tickets and logs), written the same way after
   those changes and measured blind: precision 0.932, recall 0.880 (the code before this
-  session's changes: 0.945, 0.832). Reported as ``routing.probe_h_*``.
+  session's changes: 0.945, 0.832). Its misses then guided changes (PINs and IDs a little
+  after their label, public places' postcodes, people in public view, apartments after a
+  street name and number). Reported as ``routing.probe_h_*``.
+* ``bench/data/probe_i_prompts.jsonl`` (260 rows, English, hard: half the disclosures
+  implied or pasted without labels, half the negatives keyword traps), written the same way
+  after those changes and measured blind: precision 0.916, recall 0.889 (session start:
+  0.934, 0.837). Its misses then guided changes (evidence weights kept at or above zero,
+  fiction, Canadian SINs). Reported as ``routing.probe_i_*``.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
@@ -89,6 +96,7 @@ PROBE_E = PROBE.with_name("probe_e_prompts.jsonl")
 PROBE_F = PROBE.with_name("probe_f_prompts.jsonl")
 PROBE_G = PROBE.with_name("probe_g_prompts.jsonl")
 PROBE_H = PROBE.with_name("probe_h_prompts.jsonl")
+PROBE_I = PROBE.with_name("probe_i_prompts.jsonl")
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000
 
@@ -260,6 +268,7 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
         ("probe_f", PROBE_F),
         ("probe_g", PROBE_G),
         ("probe_h", PROBE_H),
+        ("probe_i", PROBE_I),
     ):
         probe = load_probe(path)
         probe_labels = [row["label"] for row in probe]
