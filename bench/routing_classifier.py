@@ -50,6 +50,11 @@ Data (measurement only, never training):
   after those changes and measured blind: precision 0.916, recall 0.889 (session start:
   0.934, 0.837). Its misses then guided changes (evidence weights kept at or above zero,
   fiction, Canadian SINs). Reported as ``routing.probe_i_*``.
+* ``bench/data/probe_j_prompts.jsonl`` (260 rows, English, what an enterprise gateway sees:
+  drafting, summarising pasted tickets, forms and statements, debugging pasted logs; 55%
+  ordinary or trap prompts), written the same way after all of those changes and measured
+  blind only: precision 0.897, recall 0.966 (session start: 0.886, 0.932). No change was
+  made from its misses: ``routing.probe_j_*`` is the held-out figure.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
@@ -97,6 +102,7 @@ PROBE_F = PROBE.with_name("probe_f_prompts.jsonl")
 PROBE_G = PROBE.with_name("probe_g_prompts.jsonl")
 PROBE_H = PROBE.with_name("probe_h_prompts.jsonl")
 PROBE_I = PROBE.with_name("probe_i_prompts.jsonl")
+PROBE_J = PROBE.with_name("probe_j_prompts.jsonl")
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000
 
@@ -269,6 +275,7 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
         ("probe_g", PROBE_G),
         ("probe_h", PROBE_H),
         ("probe_i", PROBE_I),
+        ("probe_j", PROBE_J),
     ):
         probe = load_probe(path)
         probe_labels = [row["label"] for row in probe]
