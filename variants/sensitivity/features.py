@@ -33,9 +33,10 @@ from .patterns import CATEGORIES, Scan, scan
 # labels in Spanish, Portuguese, French, German and Italian; stand-ins in brackets and passwords
 # in a plot are no secrets; a room or floor number counts apart from an apartment or suite;
 # 14: PINs later in the sentence, "wks along", public places' postcodes; 15: words that put a
-# person in public view; 16: evidence weights trained at or above zero), so artifacts trained
+# person in public view; 16: evidence weights trained at or above zero; 17: an organisation's
+# own phone and address), so artifacts trained
 # before are refused and `make run` retrains one (about ten seconds).
-FEATURE_VERSION = "sens-features-16"
+FEATURE_VERSION = "sens-features-17"
 
 # N-grams are taken from the first this-many tokens only: the cost of a call
 # stays bounded while patterns still scan the whole (capped) text.
@@ -53,7 +54,7 @@ SIGNAL_FEATURES: tuple[str, ...] = (
     # contact data
     "email", "email_role", "email_placeholder",
     "phone", "phone_intl", "phone_local", "phone_generic", "phone_ctx", "phone_tollfree",
-    "phone_fictional",
+    "phone_fictional", "phone_business",
     # government ids
     "ssn", "ssn_ctx", "ssn_label", "ssn_invalid", "ssn_example", "itin", "gov_id", "gov_id_invalid",
     "gov_id_placeholder", "gov_label_on_number", "gov_id_unverified", "nino",
@@ -135,7 +136,7 @@ DENSE_NAMES: tuple[str, ...] = (
 # their weight into a large positive and a large negative part, and a form holding only one
 # of them scored as if it disclosed less than nothing.
 FREE_SIGNALS = frozenset(
-    {"email_role", "email_placeholder", "phone_tollfree", "phone_fictional", "ssn_invalid",
+    {"email_role", "email_placeholder", "phone_tollfree", "phone_fictional", "phone_business", "ssn_invalid",
      "ssn_example", "gov_id_invalid", "gov_id_placeholder", "card_test", "card_invalid",
      "luhn_number", "iban_invalid", "iban_example", "routing_invalid", "api_key_test",
      "secret_placeholder", "secret_lowentropy", "high_entropy", "uuid", "hex_string", "imei_like",

@@ -318,6 +318,8 @@ ROLE_EMAIL_LOCALPARTS: frozenset[str] = frozenset(
         "customerservice", "customer.service", "enquiries", "inquiries", "orders", "returns",
         "newsletter", "notifications", "alerts", "dev", "devops", "ops", "root", "legal",
         "compliance", "partners", "events", "reception", "bookings", "reservations",
+        "contracts", "procurement", "tenders", "complaints", "servicedesk", "service.desk",
+        "frontdesk", "enquiry", "finance", "payroll", "admissions", "appointments", "studio",
     }
 )
 

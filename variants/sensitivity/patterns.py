@@ -948,6 +948,12 @@ _MONTH_TOKENS = frozenset(
      "jul", "july", "aug", "august", "sep", "sept", "september", "oct", "october", "nov",
      "november", "dec", "december"}
 )  # fmt: skip
+# "HR wants my date of birth for the pension form, it's 1979-11-02", "DOB as mm/dd/yyyy,
+# mine's 22 august 1986": the date comes later in the sentence, after "it's" or "mine's".
+_DOB_LATER_VALUE_RE = re.compile(
+    r"[^.\n?!]{0,60}?\b(?:it's|it’s|it is|its|mine's|mine’s|mine is)\s*:?\s*(" + _DATE_SRC + r")",
+    re.IGNORECASE,
+)
 _DOB_VALUE_RE = re.compile(r"[^\n\d]{0,24}?(" + _DATE_SRC + r")", re.IGNORECASE)
 # A date written out in words after a birth label: "mine's the seventeenth of january
 # nineteen eighty-three", "march the third, two thousand and one".
@@ -994,9 +1000,16 @@ _EU_STREET_SUFFIXES = (
     "chaussee", "straat", "laan", "gracht", "plein", "dijk", "kade", "vej", "gade", "gatan",
     "vägen", "veien", "gata", "katu", "tie",
 )  # fmt: skip
+_NUMBERED_PARTS = frozenset(
+    {"chapter", "lesson", "module", "grade", "level", "page", "part", "section", "week", "year",
+     "day", "step", "volume", "episode", "season", "phase", "stage", "class", "test", "quiz",
+     "exercise", "problem", "question", "lecture", "book", "vol", "ch", "sec", "version", "v"}
+)  # fmt: skip
+_NUMBER_BEFORE_RE = re.compile(r"\d{1,6}[ \t]+$")
 _NAME_NUMBER_UNIT_RE = re.compile(
-    r"(?<![\w'’.-])([A-ZÀ-Ý][\w'’.-]+(?:[ \t]+[\w'’.-]+){0,3}[ \t]+\d{1,4}[A-Za-z]?)[,.]?[ \t]*\n?[ \t]*"
-    r"(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?[ \t]+#?\d{1,5}\b"
+    r"(?<![\w'’.-])([A-Za-zÀ-ÿ][\w'’.-]+(?:[ \t]+[\w'’.-]+){0,3}[ \t]+\d{1,4}[A-Za-z]?)[,.]?[ \t]*"
+    r"(?:\n[ \t>?*|-]*)?(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?[ \t]+#?\d{1,5}\b",
+    re.IGNORECASE,
 )
 _EU_NUMBER_RE = re.compile(r"\.?\s+(\d{1,4}[a-zA-Z]?)\b")
 _CURRENCY_VALUE_RE = re.compile(r"\s?\$?\s?\d[\d,.']*")
@@ -1380,8 +1393,6 @@ def _scan_email(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
             taken.append(pair.span(1))
 
 
-# Ofcom's numbers for drama (07700 900000-900999): real-looking, never anyone's. People
-# also use them as realistic examples, so only a word of fiction nearby makes them one.
 # "In my novel ...", "in the game ...", "the character's ...": what follows is made up.
 _FICTION_FRAME_RE = re.compile(
     r"\bin\s+(?:my|the|a|our|this)\s+(?:novel|story|short story|screenplay|book|script|game|play|film|"
@@ -1396,15 +1407,28 @@ def _in_fiction(text: str, start: int) -> bool:
     return bool(_FICTION_FRAME_RE.search(text, max(0, sentence_start), start))
 
 
+# Ofcom's numbers for drama (07700 900000-900999 and the ranges below): real-looking, never
+# anyone's. People also use them as realistic examples, so only a word of fiction nearby
+# makes them one.
 _FICTION_CUE_RE = re.compile(
     r"drama|film|movie|fiction|fake|prop\b|script|novel|story|tv show|scene|placeholder|example|"
     r"dummy|sample|mock"
 )
 
 
+# Ofcom's drama ranges: a thousand numbers each in London, Leeds, Sheffield, Nottingham,
+# Leicester, Bristol, Reading, Birmingham, Edinburgh, Glasgow, Liverpool, Manchester, Tyneside,
+# Belfast, Cardiff, the no-area 01632 block, mobiles, freephone, premium and 03 numbers.
+_DRAMA_PREFIXES = (
+    "2079460", "1134960", "1144960", "1154960", "1164960", "1174960", "1184960", "1214960",
+    "1314960", "1414960", "1514960", "1614960", "1914980", "2890180", "2920180", "1632960",
+    "7700900", "8081570", "9098790", "3069990",
+)  # fmt: skip
+
+
 def _drama_number(digits: str) -> bool:
     national = digits[2:] if digits.startswith("44") else digits.lstrip("0")
-    return national.startswith("7700900") and len(national) == 10
+    return len(national) == 10 and national.startswith(_DRAMA_PREFIXES)
 
 
 def _luhn_prefix(raw: str) -> int:
@@ -1886,13 +1910,23 @@ _PLACEHOLDER_STREET_WORDS = frozenset({"example", "sample", "dummy", "fake", "te
 
 
 def _public_place_before(scan: Scan, start: int) -> bool:
-    """Return True when the sentence before `start` names a public place and no person."""
+    """Return True when the sentence before `start` names a public place and no person.
+
+    "our café at ...", "our new office is at ...": a place the writer speaks for as an
+    organisation is public too, unless they also speak of themselves ("I", "my").
+    """
     text = scan.text
     sentence_start = max(text.rfind(".", 0, start - 1), text.rfind("\n", 0, start), text.rfind("!", 0, start))
     i = bisect_left(scan.token_starts, start)
     first = bisect_left(scan.token_starts, sentence_start + 1, max(0, i - 10), i)
     before = scan.tokens[first:i]
-    return not _PUBLIC_PLACES.isdisjoint(before) and _PERSON_WORDS.isdisjoint(before)
+    if _PUBLIC_PLACES.isdisjoint(before):
+        return False
+    if _PERSON_WORDS.isdisjoint(before):
+        return True
+    ours = {before[k + 1] for k in range(len(before) - 1) if before[k] == "our"}
+    ours |= {before[k + 2] for k in range(len(before) - 2) if before[k] == "our"}
+    return not _PUBLIC_PLACES.isdisjoint(ours) and (_PERSON_WORDS - {"our", "we", "us"}).isdisjoint(before)
 
 
 def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
@@ -1964,8 +1998,13 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
                 or words[0] in _NAME_STOP
                 or not _PUBLIC_PLACES.isdisjoint(words)
                 or not _ROOM_LABELS.isdisjoint(words)
+                or not _NUMBERED_PARTS.isdisjoint(words)
             ):
-                continue  # "Building 5 Suite 200", "Tower 2 Unit 9": a site, not a street
+                continue  # "Building 5 Suite 200", "Chapter 4 Unit 2": a site or a course
+            if m.group(1)[:1].islower() and not _NUMBER_BEFORE_RE.search(
+                text, max(0, m.start() - 8), m.start()
+            ):
+                continue  # lower case only after a house number: "2613 avenida praia 1 suite 463"
             if _public_place_before(scan, m.start()):
                 signals["address_public_place"] += 1
                 continue
@@ -2037,8 +2076,13 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
 
 
 def _add_postcode(scan: Scan, start: int, end: int) -> None:
-    """A postcode, unless the sentence gives it for a public place ("Apple's HQ is ..., CA 95014")."""
-    if _public_place_before(scan, start):
+    """A postcode, unless the sentence gives it for a public place ("Apple's HQ is ..., CA 95014").
+
+    A postcode that closes a street address already found belongs to it ("8255 Station Avenue,
+    Burlington, VT 28535" names no station).
+    """
+    closes_street = any(e.kind == "street_address" and 0 <= start - e.end <= 80 for e in scan.evidence)
+    if not closes_street and _public_place_before(scan, start):
         scan.signals["address_public_place"] += 1
         return
     scan.add("address", start, end, "postcode", False)
@@ -2189,7 +2233,11 @@ def _scan_labels(
                 end = begin + len(text[begin : m.end()].rstrip(" ,"))
                 scan.add("address", begin, end, "street_address", True)
         elif kind == "l:dob":
-            m = _DOB_VALUE_RE.match(text, pos) or _SPOKEN_DOB_VALUE_RE.match(text, pos)
+            m = (
+                _DOB_VALUE_RE.match(text, pos)
+                or _SPOKEN_DOB_VALUE_RE.match(text, pos)
+                or _DOB_LATER_VALUE_RE.match(text, pos)
+            )
             if m:
                 year = _year_of(m.group(1))
                 figures = scan.kind_spans.get("public_figure", ())
@@ -3320,7 +3368,54 @@ def scan(text: str) -> Scan:
     _scan_topics(text, result, topics, money)
     if result.signals.get("card_test") and not result.signals.get("card"):
         _drop_test_card_details(result)
+    if not _ORGANISATION_WORDS.isdisjoint(tokens) and not _ORGANISATION_VOICE.isdisjoint(tokens):
+        _drop_business_phones(result)
     return result
+
+
+# "Add our contact block to the website footer: Brightwell Logistics Ltd, ... Tel 0113 496
+# 0200": an organisation's switchboard identifies no person. The writer speaks for (or about)
+# an organisation, and no personal word stands by the number. (Its address is judged like any
+# public place's, see `_public_place_before`.)
+_ORGANISATION_WORDS = frozenset(
+    {"ltd", "limited", "inc", "llc", "plc", "gmbh", "corp", "company", "clinic", "café", "cafe",
+     "restaurant", "shop", "store", "council", "bank", "hotel", "salon", "pharmacy", "surgery",
+     "bakery", "pub", "studio", "agency", "firm", "practice", "consultancy", "charity",
+     "headquarters", "hq", "switchboard", "helpdesk", "reception", "business", "website",
+     "footer", "vcard", "tender", "supplier", "suppliers", "customers", "bookings", "opening",
+     "office", "offices", "clinic's", "company's", "shop's", "café's", "cafe's", "restaurant's",
+     "bank's", "hotel's", "council's", "practice's", "newsletter"}
+)  # fmt: skip
+# ... and speaks as one ("our", "we") or writes out its name, desk or contact card.
+_ORGANISATION_VOICE = frozenset(
+    {"our", "we", "we're", "us", "ltd", "limited", "inc", "llc", "plc", "gmbh", "corp",
+     "switchboard", "helpdesk", "desk", "reception", "vcard", "footer"}
+)  # fmt: skip
+_FIRST_PERSON_SINGULAR = frozenset(
+    {"i", "i'm", "im", "me", "my", "mine", "myself", "i've", "ive", "i'd", "i'll"}
+)
+_PERSONAL_PHONE_RE = re.compile(
+    r"cell|mobile|personal|home|whatsapp|private|direct|callback|call back|reach|text|\bmy\b|\bme\b|\bi'?m\b",
+    re.IGNORECASE,
+)
+_PHONE_KINDS = frozenset({"phone", "phone_intl", "phone_local", "phone_generic"})
+
+
+def _drop_business_phones(result: Scan) -> None:
+    """Drop phones with no personal word around them, unless a person is named."""
+    if any(evidence.category == "person_name" for evidence in result.evidence):
+        return  # a named person's number or address, even in a company's message
+    kept = []
+    text = result.text
+    for evidence in result.evidence:
+        if evidence.kind in _PHONE_KINDS and not _PERSONAL_PHONE_RE.search(
+            text, max(0, evidence.start - 30), evidence.end + 12
+        ):
+            result.signals[evidence.kind] -= 1
+            result.signals["phone_business"] += 1
+        else:
+            kept.append(evidence)
+    result.evidence = kept
 
 
 def _drop_test_card_details(result: Scan) -> None:

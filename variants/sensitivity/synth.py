@@ -275,6 +275,16 @@ class _Slots(dict):
             return v.choice(T.FAMOUS_ROLES)
         if key == "show":
             return v.choice(T.SHOWS)
+        if key == "company":
+            from .values import COMPANY_WORDS
+
+            return v.choice(COMPANY_WORDS).capitalize() + v.choice((" Ltd", " Inc.", " LLC", " Group", ""))
+        if key == "company_domain":
+            from .values import COMPANY_WORDS
+
+            return v.choice(COMPANY_WORDS) + v.choice((".com", ".co.uk", ".io", ".de"))
+        if key == "role_mailbox":
+            return v.choice(("info", "hello", "reception", "bookings", "enquiries", "media", "support"))
         if key == "letter":
             return v.choice(string.ascii_uppercase)
         if key == "hexsha":
@@ -560,7 +570,7 @@ _NEGATIVE_WEIGHTS = {
     "neg:numbers_not_pii": 2.0, "neg:ordinary": 2.0, "neg:generic": 2.5,
     "neg:money_context": 1.5, "neg:compositional": 3.0, "neg:redacted": 3.0,
     "neg:health_general": 2.0, "neg:finance_general": 1.5, "neg:personal_request": 2.5,
-    "neg:trap_more": 3.0,
+    "neg:trap_more": 3.0, "neg:business_contact": 1.0,
 }  # fmt: skip
 
 

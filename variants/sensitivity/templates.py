@@ -823,6 +823,14 @@ LONG_FILLERS = (
 
 # fmt: off
 # Prices, budgets and sums that describe nobody's finances.
+# An organisation's own contact details: the writer speaks for it, no person is named.
+NEGATIVE["business_contact"] = (
+    "Add our contact block to the website footer: {company}. Tel {phone}. {role_mailbox}@{company_domain}",
+    "Rewrite our shop sign: open Mon-Fri 9-6, Sat 10-4, call {phone} for bookings.",
+    "Format this as a vCard: {company}, front desk {phone}, {role_mailbox}@{company_domain}",
+    "Summarise this contact page for our supplier list: {company}, switchboard {phone}, media {role_mailbox}@{company_domain}.",
+    "Draft the footer of our newsletter with the clinic's reception line {phone}.",
+)
 NEGATIVE["money_context"] = (
     "The {item} costs {money_small}; is that a fair price?",
     "Compare the monthly payment on a {money} mortgage at 5% and at 6%.",

@@ -1214,3 +1214,42 @@ def test_a_street_named_after_a_first_name_is_no_person_and_a_job_advert_no_sala
         "street_name"
     ]
     assert scan("Salary: competitive. Benefits: dental, vision.").signals["implied_self"] == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Add our contact block to the website footer: Brightwell Logistics Ltd. Tel 0113 496 0200.",
+        "Rewrite our shop sign: Mon-Fri 9-6, closed Sundays, call 020 7946 0123 for bookings.",
+        "Write a Google Business description for our café at 47 Market Street, Hebden Bridge",
+        "Write a cover email to the procurement team at contracts@northshire-council.gov.uk",
+        "Chapter 4 Unit 2 homework is due Friday",
+    ],
+)
+def test_an_organisations_own_phone_address_and_mailbox_identify_nobody(text: str) -> None:
+    assert _kinds(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        # a person named, a personal word by the number, or the writer speaking of themselves
+        ("our company office manager Jane, her mobile is 07912 345678", "phone", "07912 345678"),
+        ("I run a small bakery, call me on 07912 345678", "phone", "07912 345678"),
+        ("I live above our café at 47 Market Street, Hebden Bridge", "street_address", "47 Market Street"),
+        # a date of birth later in the sentence, after "it's" or "mine's"
+        ("HR wants my date of birth for the pension form, it's 1979-11-02, format?", "dob", "1979-11-02"),
+        (
+            "visa form wants DOB as mm/dd/yyyy, mine's 22 august 1986, which way round",
+            "dob",
+            "22 august 1986",
+        ),
+        # apartments after a quoted or lower-case street
+        ("> Alma Jensen\n> 91215 Harjukuja 54\n> Suite 318\n> SEINÄJOKI", "street_address", "Harjukuja 54"),
+        ("update my address: 2613 avenida praia 1 suite 463, mohács", "street_address", "avenida praia 1"),
+    ],
+)
+def test_personal_contacts_beside_organisations_and_later_birth_dates_stay_evidence(
+    text: str, kind: str, value: str
+) -> None:
+    assert (kind, value) in _kinds(text)
