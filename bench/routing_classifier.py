@@ -53,8 +53,9 @@ Data (measurement only, never training):
 * ``bench/data/probe_j_prompts.jsonl`` (260 rows, English, what an enterprise gateway sees:
   drafting, summarising pasted tickets, forms and statements, debugging pasted logs; 55%
   ordinary or trap prompts), written the same way after all of those changes and measured
-  blind only: precision 0.897, recall 0.966 (session start: 0.886, 0.932). No change was
-  made from its misses: ``routing.probe_j_*`` is the held-out figure.
+  blind: precision 0.897, recall 0.966 (session start: 0.886, 0.932). Its misses then
+  guided changes (an organisation's own switchboard, mailbox and "our café at ..."
+  address; birth dates later in the sentence). Reported as ``routing.probe_j_*``.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
