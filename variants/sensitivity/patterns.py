@@ -1000,6 +1000,27 @@ _EU_STREET_SUFFIXES = (
     "chaussee", "straat", "laan", "gracht", "plein", "dijk", "kade", "vej", "gade", "gatan",
     "vägen", "veien", "gata", "katu", "tie",
 )  # fmt: skip
+_UNIT_WORDS = frozenset({"apt", "apartment", "suite", "ste", "unit", "flat"})
+
+
+def _street_before_units(scan: Scan) -> Iterator[re.Match[str]]:
+    """`_NAME_NUMBER_UNIT_RE` matches, looked for only in the stretch before each unit word
+    (the pattern has no literal to skip ahead to; a whole long prompt costs a millisecond)."""
+    text = scan.text
+    tokens = scan.tokens
+    done = -1
+    for i in compress(count(), map(_UNIT_WORDS.__contains__, tokens)):
+        at = scan.token_starts[i]
+        j = at - 1
+        while j >= 0 and text[j] in " \t\n>?*|-,.":
+            j -= 1
+        if j < 0 or not (text[j].isdigit() or (j and text[j].isalpha() and text[j - 1].isdigit())):
+            continue  # no house number right before the unit word
+        for m in _NAME_NUMBER_UNIT_RE.finditer(text, max(0, at - 90, done), min(len(text), at + 20)):
+            done = m.end()
+            yield m
+
+
 _NUMBERED_PARTS = frozenset(
     {"chapter", "lesson", "module", "grade", "level", "page", "part", "section", "week", "year",
      "day", "step", "volume", "episode", "season", "phase", "stage", "class", "test", "quiz",
@@ -1991,7 +2012,7 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
         # "Edeby 55\n Apt. 297", "Pagari 18 Suite 932": a name and a house number right before
         # an apartment or suite is a street address in the order most of Europe writes it.
         taken_streets = [(e.start, e.end) for e in scan.evidence if e.category == "address"]
-        for m in _NAME_NUMBER_UNIT_RE.finditer(text):
+        for m in _street_before_units(scan):
             words = [w.lower().strip(".") for w in m.group(1).split()[:-1]]
             if (
                 _overlaps(taken_streets, *m.span(1))
