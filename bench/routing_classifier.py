@@ -56,6 +56,12 @@ Data (measurement only, never training):
   blind: precision 0.897, recall 0.966 (session start: 0.886, 0.932). Its misses then
   guided changes (an organisation's own switchboard, mailbox and "our café at ..."
   address; birth dates later in the sentence). Reported as ``routing.probe_j_*``.
+* ``bench/data/probe_k_prompts.jsonl`` (280 rows, about 90% English, written to the
+  held-out evaluation's own description: contact data, financial, health, credentials and
+  device identifiers, implied disclosures, typos and keyword traps), written the same way
+  after all of those changes and measured blind only: precision 0.951, recall 0.931
+  (session start: 0.949, 0.903). No change was made from its misses:
+  ``routing.probe_k_*`` is the held-out figure.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
@@ -104,6 +110,7 @@ PROBE_G = PROBE.with_name("probe_g_prompts.jsonl")
 PROBE_H = PROBE.with_name("probe_h_prompts.jsonl")
 PROBE_I = PROBE.with_name("probe_i_prompts.jsonl")
 PROBE_J = PROBE.with_name("probe_j_prompts.jsonl")
+PROBE_K = PROBE.with_name("probe_k_prompts.jsonl")
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000
 
@@ -277,6 +284,7 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
         ("probe_h", PROBE_H),
         ("probe_i", PROBE_I),
         ("probe_j", PROBE_J),
+        ("probe_k", PROBE_K),
     ):
         probe = load_probe(path)
         probe_labels = [row["label"] for row in probe]
