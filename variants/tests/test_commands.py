@@ -103,3 +103,36 @@ def test_if_missing_retrains_when_the_active_artifact_has_a_stale_feature_config
     call_command("train_sensitivity_classifier", "--examples", "1500", "--if-missing", stdout=out)
     assert f"Sensitivity model v{second.version} is active." in out.getvalue()
     assert SensitivityModel.objects.count() == 2
+
+
+def test_classify_prompts_sets_up_an_empty_database_before_classifying(tmp_path):
+    """A fresh checkout, nothing run but the command: it migrates, trains, then classifies."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    source = tmp_path / "in.jsonl"
+    write_jsonl(source, LINES)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE") and not key.startswith("PYTEST")
+    }
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
+        VAR_DIR=str(tmp_path / "var"),
+        ARTIFACT_DIR=str(tmp_path / "var" / "artifacts"),
+    )
+    done = subprocess.run(
+        [sys.executable, "manage.py", "classify_prompts", "--input", str(source), "--train-examples", "1500"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "applying migrations first" in done.stderr
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["sensitive"] for r in results] == [True, False, True, False]

@@ -51,7 +51,19 @@ class Command(BaseCommand):
         except selectors.ClassifierUnavailable as exc:
             raise CommandError(str(exc)) from exc
 
+    def _ensure_database(self) -> None:
+        """Apply migrations first on a database that has none yet (a fresh checkout)."""
+        from django.core.management import call_command
+        from django.db import connection
+        from django.db.migrations.executor import MigrationExecutor
+
+        executor = MigrationExecutor(connection)
+        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+            self.stderr.write("The database is not set up yet: applying migrations first.")
+            call_command("migrate", interactive=False, verbosity=0)
+
     def handle(self, *args, input: str, output: str, train_examples: int | None, **options) -> None:
+        self._ensure_database()
         snapshot = selectors.active_policy()
         rules = snapshot.rules
         classifier = self._classifier(train_examples)
