@@ -26,6 +26,8 @@ HEALTH_CONDITIONS: tuple[str, ...] = (
     "infarctus", "herzinfarkt", "ictus", "trastorno bipolar", "bipolaire", "esquizofrenia",
     "schizophrénie", "autismo", "autisme", "tdah", "diabète", "diabete", "vih", "sida",
     "demencia", "demência", "démence", "demenz", "cirrosis", "leucemia", "leucémie",
+    "hypothyroïdie", "hipotiroidismo", "hipotireoidismo", "hypothyreose",
+    "schilddrüsenunterfunktion", "hyperthyroïdie", "hipertiroidismo",
     "diabetes", "diabetic", "diabetis", "prediabetes", "type 1 diabetes", "type 2 diabetes",
     "asthma", "asthmatic", "copd", "emphysema", "bronchitis", "pneumonia", "tuberculosis",
     "cancer", "tumor", "tumour", "leukemia", "leukaemia", "lymphoma", "melanoma", "carcinoma",
@@ -96,7 +98,7 @@ SICK_LEAVE_PHRASES: tuple[str, ...] = (
 # Medications and medical products; brand and generic names.
 HEALTH_MEDICATIONS: tuple[str, ...] = (
     "sertralina", "fluoxetina", "metformina", "insulina", "levotiroxina", "valproato",
-    "quetiapina", "litio", "lítio", "omeprazol",
+    "quetiapina", "litio", "lítio", "omeprazol", "levothyrox", "euthyrox", "l-thyroxin",
     "metformin", "insulin", "ozempic", "wegovy", "mounjaro", "semaglutide", "jardiance",
     "lisinopril", "amlodipine", "losartan", "metoprolol", "atenolol", "propranolol",
     "hydrochlorothiazide", "furosemide", "warfarin", "eliquis", "xarelto", "clopidogrel",

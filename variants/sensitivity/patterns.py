@@ -306,7 +306,9 @@ _FIRST_PERSON = frozenset(
      # the writer in the other languages people type to the gateway
      "tengo", "estoy", "padezco", "sufro", "je", "j'ai", "moi", "ich", "mein", "meine",
      "meinen", "meiner", "ik", "mijn", "meu", "minha",
-     "tenho", "ganho", "meri", "mera", "mujhe", "mujhko", "moja", "moje", "mój", "benim"}
+     "tenho", "ganho", "meri", "mera", "mujhe", "mujhko", "moja", "moje", "mój", "benim",
+     # verbs that can only be the writer's: "gano 1.850 euros", "ich verdiene", "je prends"
+     "gano", "debo", "verdiene", "gagne", "guadagno", "prends", "nehme"}
 )  # fmt: skip
 _POSSESSIVES = frozenset(
     {"my", "our", "his", "her", "their", "your",
@@ -430,6 +432,8 @@ _register("l:password", (
     "senha", "minha senha", "şifre", "şifrem", "sifre", "sifrem", "hasło", "haslo", "moje hasło",
     "wachtwoord", "lösenord", "losenord", "adgangskode", "salasana", "parola", "kennwort",
     "wlan-passwort", "wlan passwort", "wifi-passwort", "wlan-schlüssel", "wlan schlüssel",
+    "router-passwort", "e-mail-passwort", "email-passwort", "admin-passwort", "root-passwort",
+    "router-password", "wifi-password", "wi-fi-password", "admin-password", "email-password",
 ))  # fmt: skip
 # "wifi at the lake house is Birchwood_Guest!22": a network's key without the word
 # password, read only when it has a password's shape (not "the wifi is down").
@@ -493,6 +497,8 @@ _register("l:gov", (
     "personal number", "tc kimlik", "kimlik no", "nino",
 ))  # fmt: skip
 _register("l:gov_nhs", ("nhs number", "nhs no", "nhs"))
+# "my florida license D412-778-39-902-1": the bare word needs a licence-shaped value after it.
+_register("l:license", ("license", "licence", "lic"))
 _register("l:mrn", ("mrn", "medical record number", "patient id", "patient number", "chart number"))
 _register("l:gov_aadhaar", ("aadhaar", "aadhar", "aadhaar number", "aadhar number", "uidai"))
 _register("l:gov_sin", ("sin", "sin number", "social insurance number"))
@@ -899,14 +905,19 @@ _SERIAL_VALUE_RE = re.compile(
     r"(?:\s+(?:(?:of|on|for|van|von|de|du|di|do|da)\s+)?(?:my|our|his|her|the|their|mijn|mojej|mojego|"
     r"meiner|meines|mon|ma|mi|meu|minha|mio|mia)\s+(?:[\w'-]+\s+){0,3}?(?=(?:is|ist|est|es|é|è|to)\b|:))?"
     r"\s*(?:is|ist|est|es|é|è|to|:|#|=|-|no\.?|number)?\s*[:#]?\s*[\"']?"
-    r"(\d{2,5}(?: \d{2,5}){2,5}(?![\d.,])|[A-Za-z0-9][A-Za-z0-9-]{5,40})\b",
+    r"(\d{2,6}(?:[ .]\d{2,6}){2,5}(?![\d.]|,\d)|[A-Za-z0-9][A-Za-z0-9-]{5,40})\b",
     re.IGNORECASE,
+)
+_LICENSE_VALUE_RE = re.compile(
+    r"[ \t#:,]*(?:no\.?|number|num)?[ \t#:]*"
+    r"(?:(?:the[ \t]+|my[ \t]+)?(?:current|new|old)[ \t]+one(?:'s|’s)?[ \t]*)?(?:is[ \t]+)?"
+    r"([A-Za-z]\d{2,4}(?:[- ]?\d{1,5}){2,5}|[A-Za-z]{1,2}\d{6,12}|\d{9,12})(?![\w-])"
 )
 _GOV_VALUE_RE = re.compile(
     # "Steuer-ID meines Mannes: ...", "passport number of my wife is ...": whose it is, first
     r"(?:[ \t]+(?:(?:of|von|van|de|di|do|da)[ \t]+)?"
     r"(?:my|our|his|her|their|mein|meine[mnrs]?|mijn|mi|mon|ma|meu|minha)[ \t]+[\w'’-]+)?"
-    r"[\s:#.=(,-]{0,4}(?:(?:it's|it\s+is|ist|is|was|number|no\.?|num|of|id|est|es|è|é|er|är|jest|nr\.?|n[º°o]\.?)"
+    r"[\s:#.=(,-]{0,4}(?:(?:it's|it\s+is|ist|is|was|as|number|no\.?|num|of|id|est|es|è|é|er|är|jest|nr\.?|n[º°o]\.?)"
     r"\s*[:#]?\s*){0,2}"
     r"([A-Za-z0-9](?:[A-Za-z0-9./-]|[ ](?=[A-Za-z]?\d)){3,22}[A-Za-z0-9])(?![\w-])",
     re.IGNORECASE,
@@ -1257,7 +1268,7 @@ _MONEY_SUFFIX_RE = re.compile(
     re.IGNORECASE,
 )
 _MONEY_K_RE = re.compile(
-    r"\d{1,3}(?:[.,]\d)?\s?[kK]\b(?!\s*(?:m\b|km|g\b|b\b|steps|miles|words|tokens|views|"
+    r"(?<!\d)(?!401\s?k\b)\d{1,3}(?:[.,]\d)?\s?[kK]\b(?!\s*(?:m\b|km|g\b|b\b|steps|miles|words|tokens|views|"
     r"followers|ram|run|race|subscribers|lines|rows|records|users|people|resolution|context))"
 )
 _DOSAGE_RE = re.compile(
@@ -1928,6 +1939,8 @@ _PERSON_WORDS = _FIRST_PERSON | _POSSESSIVES | _RELATIONS | frozenset({"he", "sh
 
 
 _PLACEHOLDER_STREET_WORDS = frozenset({"example", "sample", "dummy", "fake", "test", "placeholder"})
+# "Max Mustermann, Musterstraße 1, 12345 Musterstadt": the German forms' stand-in person.
+_PLACEHOLDER_PREFIXES = ("muster", "beispiel", "exemple", "ejemplo", "esempio", "voorbeeld")
 
 
 def _public_place_before(scan: Scan, start: int) -> bool:
@@ -2215,7 +2228,7 @@ def _scan_labels(
         elif kind == "l:name_intro":
             if tokens[i] == "im" and not _GERMAN_MARKERS.isdisjoint(tokens):
                 continue  # German "im Vergleich": "in dem", not "I'm"
-            _read_name(text, scan, i, pos, "name_intro", allow_lower=tokens[i] in ("my", "call"))
+            _read_name(text, scan, i, pos, "name_intro", allow_lower=True)
         elif kind == "l:unit":
             m = _UNIT_VALUE_RE.match(text, pos)
             if m:
@@ -2432,6 +2445,11 @@ def _scan_labels(
             taken.append(m.span(1))
         elif kind.startswith("l:gov"):
             _read_government_id(text, scan, kind, pos, taken)
+        elif kind == "l:license":
+            m = _LICENSE_VALUE_RE.match(text, pos)
+            if m and sum(c.isdigit() for c in m.group(1)) >= 7 and not _overlaps(taken, *m.span(1)):
+                taken.append(m.span(1))
+                scan.add("government_id", m.start(1), m.end(1), "gov_id", True)
         elif kind == "l:mrn":
             m = _GOV_VALUE_RE.match(text, pos)
             if m and sum(c.isdigit() for c in m.group(1)) >= 5 and not _overlaps(taken, *m.span(1)):
@@ -2573,7 +2591,8 @@ def _name_ok(candidate: str, lower_ok: bool = False) -> bool:
     if first in _NAME_STOP or first in _RELATIONS or first in _FIRST_PERSON or len(first) < 2:
         return False
     if candidate[:1].islower():
-        return lower_ok and first in _FIRST_NAMES
+        # lower case: a known first name that is no common word ("may", "will", "grace")
+        return lower_ok and first in _FIRST_NAMES and first not in _COMMON
     return True
 
 
@@ -2585,7 +2604,11 @@ def _read_name(text: str, scan: Scan, i: int, pos: int, kind: str, allow_lower: 
     if allow_lower:
         m = _NAME_AFTER_LOWER_RE.match(text, pos)
         if m and _name_ok(m.group(1), lower_ok=True):
-            scan._pending_names.append((m.start(1), m.end(1), kind))
+            words = m.group(1).split()
+            end = m.end(1)
+            if len(words) == 2 and words[1].lower() in _COMMON:
+                end = m.start(1) + len(words[0])  # "i'm john and ...": the name is one word
+            scan._pending_names.append((m.start(1), end, kind))
 
 
 _NAME_AGE_RE = re.compile(
@@ -2782,6 +2805,8 @@ def _scan_topics(
                 or (tokens[i] == "i" and tokens[i - 1] in _QUESTION_AUXILIARIES)
                 # the numeral, not the writer: "bipolar I", "type I diabetes", "stage I"
                 or (tokens[i] == "i" and tokens[i - 1] in _NUMERAL_BEFORE_I)
+                # the country: "in the US"
+                or (tokens[i] == "us" and tokens[i - 1] == "the")
             )
         )
     ]
@@ -2952,6 +2977,8 @@ _SELF_STATEMENTS = (
     ("i", "was", "hospitalised", "for"),
     ("i", "was", "treated", "for"), ("i'm", "being", "treated", "for"), ("i", "was", "admitted", "for"),
     ("i", "had", "surgery", "for"), ("i'm", "recovering", "from"), ("i", "am", "recovering", "from"),
+    ("je", "prends"), ("j'ai",), ("je", "suis"), ("tengo",), ("tomo",), ("padezco",), ("sufro", "de"),
+    ("ich", "habe"), ("ich", "nehme"), ("tenho",), ("estou", "com"), ("m'a", "diagnostiqué"),
 )  # fmt: skip
 _SELF_STATEMENT_SET = frozenset(_SELF_STATEMENTS)
 # The same about a relative: "my wife has epilepsy", "my son is autistic", "my dad was
@@ -2976,7 +3003,8 @@ _PRONOUN_STATEMENT_SET = frozenset(
 # Words between the verb and the term that keep it a statement: "I have type 2 diabetes".
 _CONDITION_MODIFIERS = frozenset(
     {"a", "an", "mild", "severe", "chronic", "early", "late", "type", "1", "2", "stage", "i", "ii",
-     "iii", "iv", "acute", "bad", "really", "pretty", "moderate", "diagnosed", "some", "been"}
+     "iii", "iv", "acute", "bad", "really", "pretty", "moderate", "diagnosed", "some", "been",
+     "une", "un", "una", "uma", "eine", "einen", "ein", "de"}
 )  # fmt: skip
 # "Do I have diabetes?", "if I have covid": asked or supposed, not stated.
 _NOT_STATED_BEFORE = frozenset(
@@ -3391,6 +3419,11 @@ def scan(text: str) -> Scan:
         _drop_test_card_details(result)
     if not _ORGANISATION_WORDS.isdisjoint(tokens) and not _ORGANISATION_VOICE.isdisjoint(tokens):
         _drop_business_phones(result)
+    if any(prefix in lowered for prefix in _PLACEHOLDER_PREFIXES):
+        _drop_placeholder_addresses(result)
+    if "my " in lowered and any(word in lowered for word in _RESULT_WORDS):
+        for m in _MY_RESULT_RE.finditer(text):
+            result.add("health", m.start(), m.end(), "health_self_statement", True)
     return result
 
 
@@ -3420,6 +3453,28 @@ _PERSONAL_PHONE_RE = re.compile(
     re.IGNORECASE,
 )
 _PHONE_KINDS = frozenset({"phone", "phone_intl", "phone_local", "phone_generic"})
+
+
+# "My HIV test came back positive", "my biopsy results were abnormal": the writer's own result.
+_RESULT_WORDS = ("positive", "abnormal", "malignant", "cancerous", "reactive", "elevated")
+_MY_RESULT_RE = re.compile(
+    r"\bmy\s+(?:[\w-]+\s+){0,2}?(?:test|tests|results?|biopsy|scan|swab|screening|bloodwork|labs?|"
+    r"smear|mammogram|culture|panel|ultrasound|mri|ct)\s+(?:came\s+back|was|were|is|are|showed|shows|returned)"
+    r"\s+(?:\w+\s+)?(?:positive|abnormal|malignant|cancerous|reactive|elevated)\b",
+    re.IGNORECASE,
+)
+
+
+def _drop_placeholder_addresses(result: Scan) -> None:
+    kept = []
+    for evidence in result.evidence:
+        value = result.lowered[evidence.start : evidence.end]
+        if evidence.category in ("address", "person_name") and any(p in value for p in _PLACEHOLDER_PREFIXES):
+            result.signals[evidence.kind] -= 1
+            result.signals["address_placeholder"] += 1
+        else:
+            kept.append(evidence)
+    result.evidence = kept
 
 
 def _drop_business_phones(result: Scan) -> None:

@@ -1253,3 +1253,54 @@ def test_personal_contacts_beside_organisations_and_later_birth_dates_stay_evide
     text: str, kind: str, value: str
 ) -> None:
     assert (kind, value) in _kinds(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("I wrote my NI number as QM482107C on the job form", "gov_id", "QM482107C"),
+        (
+            "my florida license D412-778-39-902-1 got suspended for unpaid tolls",
+            "gov_id",
+            "D412-778-39-902-1",
+        ),
+        ("renewing the licence, current one's D412-7783-9015 (illinois)", "gov_id", "D412-7783-9015"),
+        (
+            "Die Seriennummer meiner Fritzbox ist 4792.188.33.419207, der Support",
+            "serial",
+            "4792.188.33.419207",
+        ),
+        ("Mein Router-Passwort ist 'Kaffeetasse#42Lila' – sicher genug?", "password", "Kaffeetasse#42Lila"),
+        (
+            "My HIV test came back positive yesterday.",
+            "health_self_statement",
+            "My HIV test came back positive",
+        ),
+        (
+            "Mon médecin m'a diagnostiqué une hypothyroïdie et je prends du Levothyrox",
+            "health_self_statement",
+            "hypothyroïdie",
+        ),
+    ],
+)
+def test_licences_results_and_labels_found_in_probe_k_are_evidence(text: str, kind: str, value: str) -> None:
+    assert (kind, value) in _kinds(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "MIT license 2.0 for the repo, and the license key ABCD-1234-EFGH is in the vault",
+        "license 20231105 for the product",
+        "does a positive covid test mean my flatmate has it too?",
+        "Beispieladresse für ein Formular: Max Mustermann, Musterstraße 1, 12345 Musterstadt",
+    ],
+)
+def test_software_licences_general_results_and_form_stand_ins_are_no_evidence(text: str) -> None:
+    assert [k for k in _kinds(text) if k[0] != "secret_assignment"] == []
+
+
+def test_the_us_is_a_country_and_a_401k_is_a_plan() -> None:
+    result = scan("average 401k balance by age 50 in the US")
+    assert result.signals["first_person"] == 0
+    assert [e.kind for e in result.evidence if e.kind == "money_anchored"] == []
