@@ -59,9 +59,10 @@ Data (measurement only, never training):
 * ``bench/data/probe_k_prompts.jsonl`` (280 rows, about 90% English, written to the
   held-out evaluation's own description: contact data, financial, health, credentials and
   device identifiers, implied disclosures, typos and keyword traps), written the same way
-  after all of those changes and measured blind only: precision 0.951, recall 0.931
-  (session start: 0.949, 0.903). No change was made from its misses:
-  ``routing.probe_k_*`` is the held-out figure.
+  after all of those changes and measured blind: precision 0.951, recall 0.931 (session
+  start: 0.949, 0.903); ``manage.py classify_prompts`` on a fresh checkout gives the same.
+  Its misses then guided changes (licences after the bare word, "my test came back
+  positive", "the US", form stand-ins). Reported as ``routing.probe_k_*``.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
