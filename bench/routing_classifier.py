@@ -63,6 +63,11 @@ Data (measurement only, never training):
   start: 0.949, 0.903); ``manage.py classify_prompts`` on a fresh checkout gives the same.
   Its misses then guided changes (licences after the bare word, "my test came back
   positive", "the US", form stand-ins). Reported as ``routing.probe_k_*``.
+* ``bench/data/probe_l_prompts.jsonl`` (300 rows, about 90% English, the same description
+  with many look-alike numbers among the traps), written the same way after all of this
+  session's changes and measured blind only: precision 0.921, recall 0.927 (session start:
+  0.905, 0.893). No change was made from its misses: ``routing.probe_l_*`` is the held-out
+  figure.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
@@ -112,6 +117,7 @@ PROBE_H = PROBE.with_name("probe_h_prompts.jsonl")
 PROBE_I = PROBE.with_name("probe_i_prompts.jsonl")
 PROBE_J = PROBE.with_name("probe_j_prompts.jsonl")
 PROBE_K = PROBE.with_name("probe_k_prompts.jsonl")
+PROBE_L = PROBE.with_name("probe_l_prompts.jsonl")
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000
 
@@ -286,6 +292,7 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
         ("probe_i", PROBE_I),
         ("probe_j", PROBE_J),
         ("probe_k", PROBE_K),
+        ("probe_l", PROBE_L),
     ):
         probe = load_probe(path)
         probe_labels = [row["label"] for row in probe]
