@@ -28,7 +28,7 @@ import re
 import string
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate, compress, count
 from operator import itemgetter
@@ -3465,43 +3465,46 @@ _MY_RESULT_RE = re.compile(
 )
 
 
-def _drop_placeholder_addresses(result: Scan) -> None:
+def _drop_evidence(result: Scan, drop: Callable[[Evidence], bool], counted_as: str) -> None:
+    """Remove the evidence ``drop`` selects; its signal counts move to ``counted_as``."""
     kept = []
     for evidence in result.evidence:
-        value = result.lowered[evidence.start : evidence.end]
-        if evidence.category in ("address", "person_name") and any(p in value for p in _PLACEHOLDER_PREFIXES):
+        if drop(evidence):
             result.signals[evidence.kind] -= 1
-            result.signals["address_placeholder"] += 1
+            result.signals[counted_as] += 1
         else:
             kept.append(evidence)
     result.evidence = kept
+
+
+def _drop_placeholder_addresses(result: Scan) -> None:
+    """ "Max Mustermann, Musterstraße 1": the form's stand-in person and address."""
+    lowered = result.lowered
+    _drop_evidence(
+        result,
+        lambda e: (
+            e.category in ("address", "person_name")
+            and any(p in lowered[e.start : e.end] for p in _PLACEHOLDER_PREFIXES)
+        ),
+        "address_placeholder",
+    )
 
 
 def _drop_business_phones(result: Scan) -> None:
     """Drop phones with no personal word around them, unless a person is named."""
     if any(evidence.category == "person_name" for evidence in result.evidence):
-        return  # a named person's number or address, even in a company's message
-    kept = []
+        return  # a named person's number, even in a company's message
     text = result.text
-    for evidence in result.evidence:
-        if evidence.kind in _PHONE_KINDS and not _PERSONAL_PHONE_RE.search(
-            text, max(0, evidence.start - 30), evidence.end + 12
-        ):
-            result.signals[evidence.kind] -= 1
-            result.signals["phone_business"] += 1
-        else:
-            kept.append(evidence)
-    result.evidence = kept
+    _drop_evidence(
+        result,
+        lambda e: (
+            e.kind in _PHONE_KINDS and not _PERSONAL_PHONE_RE.search(text, max(0, e.start - 30), e.end + 12)
+        ),
+        "phone_business",
+    )
 
 
 def _drop_test_card_details(result: Scan) -> None:
     """An expiry or CVV typed with a documented test card ("4242 4242 4242 4242, exp 12/34,
     cvc 123") belongs to the test card: it discloses nobody's card."""
-    kept = []
-    for evidence in result.evidence:
-        if evidence.kind in ("card_expiry", "cvv", "card_last4"):
-            result.signals[evidence.kind] -= 1
-            result.signals["card_test_detail"] += 1
-        else:
-            kept.append(evidence)
-    result.evidence = kept
+    _drop_evidence(result, lambda e: e.kind in ("card_expiry", "cvv", "card_last4"), "card_test_detail")
