@@ -35,7 +35,7 @@ from .patterns import CATEGORIES, Scan, scan
 # 14: PINs later in the sentence, "wks along", public places' postcodes; 15: words that put a
 # person in public view; 16: evidence weights trained at or above zero; 17: an organisation's
 # own phone and address; 18: licences, "my test came back positive", "the US"), so artifacts trained
-# before are refused and `make run` retrains one (about ten seconds).
+# before are refused and `make run` retrains one (about twenty seconds).
 FEATURE_VERSION = "sens-features-18"
 
 # N-grams are taken from the first this-many tokens only: the cost of a call
