@@ -572,6 +572,7 @@ _register("l:signoff", (
 ))  # fmt: skip
 _register("l:address_cue", (
     "my address", "home address", "mailing address", "billing address", "shipping address",
+    "h.no", "h no", "house no", "door no", "d.no", "flat no", "plot no",
     "delivery address", "address is", "ship to", "ship it to", "deliver to", "deliver it to",
     "send it to", "send them to", "forward mail to", "moved to", "living at", "lives at",
     "reside at", "residing at", "postal address", "street address", "my new address",
@@ -818,7 +819,7 @@ _TITLE_VALUE_RE = re.compile(r"\.?[ \t]+(" + _NAME_TAIL + r")")
 _SIGNOFF_VALUE_RE = re.compile(r"[ \t]*[,.!:-]?[ \t]*\n?[ \t]*(" + _NAME_TAIL + r")[ \t]*(?:\n|$)")
 _RELATION_VALUE_RE = re.compile(r"(?:[ \t]*,)?[ \t]+(" + _NAME_TAIL + r")")
 _PASSWORD_VALUE_RE = re.compile(
-    r"(?:\s+(?:for|on|to|of|do|da|de|du|del|für|van|voor|di|na|dla)\s+(?:[\w.@'-]+\s+){0,3}?[\w.@'-]+)?\s*"
+    r"(?:\s+(?:for|on|to|of|do|da|de|du|del|für|van|voor|von|di|na|dla)\s+(?:[\w.@'-]+\s+){0,3}?[\w.@'-]+)?\s*"
     r"(?:is\s+now|is\s+still|will\s+be|changed\s+to|set\s+to|reset\s+to|"
     r"should\s+be|is|was|=>|:=|->|=|:|to|ist|es|est|é|è|jest|er|är|is\s+nu)\s*[:=]?\s*[\"'`“‘(\[]?([^\s\"'`”’)\]]{3,64})",
     re.IGNORECASE,
@@ -867,7 +868,7 @@ _LOGIN_VALUE_RE = re.compile(
 # "12 Elm Way", a building number before it: "48334 36 rue de Pologne").
 _ADDRESS_AFTER_CUE_RE = re.compile(
     r"[\s:,?-]*(?:(?:it\s+is|it's|is|to|at|as)\s+)?(?:the\s+corner\s+of\s+)?[\s:,-]*("
-    r"\d{1,6}[A-Za-z]?,?\s+(?:\d{1,5}[A-Za-z]?\s+)?[^\W\d_][\w'’.-]*(?:\s+[\w'’.-]+){0,3}"
+    r"\d{1,6}(?:[-/]\d{1,4}){0,3}[A-Za-z]?,?\s+(?:\d{1,5}[A-Za-z]?\s+)?[^\W\d_][\w'’.-]*(?:\s+[\w'’.-]+){0,3}"
     r"|[A-ZÀ-Ý][\w'’.-]*(?:\s+[\w'’.-]+){0,3}?\s+\d{1,5}[A-Za-z]?\b"
     r"|(?:PSC|Unit|CMR)\s+\d{3,4},?\s+Box\s+\d{3,4}|(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5})"
 )
@@ -917,6 +918,10 @@ _GOV_VALUE_RE = re.compile(
     # "Steuer-ID meines Mannes: ...", "passport number of my wife is ...": whose it is, first
     r"(?:[ \t]+(?:(?:of|von|van|de|di|do|da)[ \t]+)?"
     r"(?:my|our|his|her|their|mein|meine[mnrs]?|mijn|mi|mon|ma|meu|minha)[ \t]+[\w'’-]+)?"
+    # "tax ID (Steuer-ID) is ...": the label's other name in brackets
+    r"(?:[ \t]*\([^()\n]{1,30}\))?"
+    # "c'est le ...", "es el ...", "é o ..."
+    r"(?:[ \t]+(?:c'est|c’est|es|é|ist)(?:[ \t]+(?:le|la|el|o|die|der))?(?=[ \t]))?"
     r"[\s:#.=(,-]{0,4}(?:(?:it's|it\s+is|ist|is|was|as|number|no\.?|num|of|id|est|es|è|é|er|är|jest|nr\.?|n[º°o]\.?)"
     r"\s*[:#]?\s*){0,2}"
     r"([A-Za-z0-9](?:[A-Za-z0-9./-]|[ ](?=[A-Za-z]?\d)){3,22}[A-Za-z0-9])(?![\w-])",
@@ -992,7 +997,7 @@ _EXPIRY_VALUE_RE = re.compile(
 )
 _LAST4_VALUE_RE = re.compile(r"[^\d\n]{0,8}(\d{4})\b")
 _SCORE_RANGE_AFTER_RE = re.compile(r"\s*(?:-|–|to|and)\s*(\d{3})\b", re.IGNORECASE)
-_CREDIT_SCORE_VALUE_RE = re.compile(r"[^\d\n]{0,30}?(?<!\d)([3-8]\d{2})\b")
+_CREDIT_SCORE_VALUE_RE = re.compile(r"[^\d\n]{0,30}?(?<!\d)([3-8]\d{2})s?\b")
 _HEALTH_VALUE_VALUE_RE = re.compile(
     r"\s*(?:is|was|of|at|came\s+back(?:\s+at)?|reading(?:\s+of)?|levels?|:|=|went\s+up\s+to|"
     r"dropped\s+to|now|around|about|hit|over|under)?\s*(?:at\s+|is\s+|of\s+)?"
@@ -1259,12 +1264,12 @@ _MONEY_RE = re.compile(r"[$€£¥₹₩₽]\s?\d[\d,.']*(?:\s?(?:k|K|m|M|mm|bn|
 _CURRENCY_WORDS = frozenset(
     {"dollars", "dollar", "bucks", "usd", "eur", "euro", "euros", "pounds", "quid", "gbp",
      "rupees", "inr", "cad", "aud", "chf", "yen", "pesos", "francs", "sek", "nok", "dkk",
-     "zloty", "pln", "rand", "grand", "k", "million", "thousand", "lakh", "crore"}
+     "zloty", "pln", "rand", "grand", "k", "million", "thousand", "lakh", "crore", "lpa", "lakhs"}
 )  # fmt: skip
 _MONEY_SUFFIX_RE = re.compile(
     r"\d[\d,.']*\s?(?:(?:k|mm|million|thousand|grand|lakh|crore)\s?)?(?:dollars?|bucks|usd|eur|"
     r"euros?|pounds|quid|gbp|rupees|inr|cad|aud|chf|yen|pesos|francs|sek|nok|dkk|zloty|pln|"
-    r"rand|grand)\b",
+    r"rand|grand|lakhs?|crores?|lpa)\b",
     re.IGNORECASE,
 )
 _MONEY_K_RE = re.compile(
@@ -1829,6 +1834,12 @@ def _scan_high_entropy(text: str, scan: Scan) -> None:
     for start, end, value in _high_entropy_candidates(text, scan):
         if _overlaps(taken, start, end):
             continue
+        body = value.rstrip("=")
+        if "=" in body:
+            # "request_id=7f3c2a91-...": judge the value after its key (base64 padding aside)
+            value = value[body.rfind("=") + 1 :]
+            if len(value) < 16:
+                continue
         if _UUID_RE.fullmatch(value):
             scan.signals["uuid"] += 1
             continue
@@ -1932,13 +1943,15 @@ _PUBLIC_PLACES = frozenset(
      "restaurant", "cafe", "café", "hotel", "store", "shop", "mall", "headquarters", "hq",
      "church", "cathedral", "temple", "mosque", "synagogue", "library", "stadium", "arena",
      "airport", "station", "courthouse", "theatre", "theater", "gallery", "zoo", "park",
-     "pharmacy", "bakery", "bank", "branch", "dmv", "center", "centre", "campus", "hall",
+     "pharmacy", "bakery", "bank", "branch", "dmv", "center", "centre", "campus", "hall", "landmark",
      "tower", "building", "office", "offices", "company", "inc", "ltd", "llc", "corp"}
 )  # fmt: skip
 _PERSON_WORDS = _FIRST_PERSON | _POSSESSIVES | _RELATIONS | frozenset({"he", "she", "they", "him", "them"})
 
 
-_PLACEHOLDER_STREET_WORDS = frozenset({"example", "sample", "dummy", "fake", "test", "placeholder"})
+_PLACEHOLDER_STREET_WORDS = frozenset(
+    {"example", "sample", "dummy", "fake", "test", "placeholder", "any", "anytown", "anystreet"}
+)
 # "Max Mustermann, Musterstraße 1, 12345 Musterstadt": the German forms' stand-in person.
 _PLACEHOLDER_PREFIXES = ("muster", "beispiel", "exemple", "ejemplo", "esempio", "voorbeeld")
 
@@ -3421,6 +3434,10 @@ def scan(text: str) -> Scan:
         _drop_business_phones(result)
     if any(prefix in lowered for prefix in _PLACEHOLDER_PREFIXES):
         _drop_placeholder_addresses(result)
+    if "geboren" in lowered:
+        for m in _GEBOREN_RE.finditer(text):
+            if not _overlaps(taken, *m.span(1)):
+                result.add("date_of_birth", m.start(1), m.end(1), "dob", True)
     if "my " in lowered and any(word in lowered for word in _RESULT_WORDS):
         for m in _MY_RESULT_RE.finditer(text):
             result.add("health", m.start(), m.end(), "health_self_statement", True)
@@ -3438,11 +3455,14 @@ _ORGANISATION_WORDS = frozenset(
      "headquarters", "hq", "switchboard", "helpdesk", "reception", "business", "website",
      "footer", "vcard", "tender", "supplier", "suppliers", "customers", "bookings", "opening",
      "office", "offices", "clinic's", "company's", "shop's", "café's", "cafe's", "restaurant's",
-     "bank's", "hotel's", "council's", "practice's", "newsletter"}
+     "bank's", "hotel's", "council's", "practice's", "newsletter", "negozio", "tienda", "boutique",
+     "geschäft", "laden", "loja", "winkel", "empresa", "azienda", "entreprise", "firma"}
 )  # fmt: skip
 # ... and speaks as one ("our", "we") or writes out its name, desk or contact card.
 _ORGANISATION_VOICE = frozenset(
-    {"our", "we", "we're", "us", "ltd", "limited", "inc", "llc", "plc", "gmbh", "corp",
+    {"our", "we", "we're", "us", "ltd", "limited", "inc", "llc", "plc", "gmbh", "corp", "nostro",
+     "nostra", "nuestro", "nuestra", "notre", "nos", "unser", "unsere", "unseren", "nosso", "nossa",
+     "onze", "srl", "spa", "sl", "sarl", "bv",
      "switchboard", "helpdesk", "desk", "reception", "vcard", "footer"}
 )  # fmt: skip
 _FIRST_PERSON_SINGULAR = frozenset(
@@ -3455,6 +3475,11 @@ _PERSONAL_PHONE_RE = re.compile(
 _PHONE_KINDS = frozenset({"phone", "phone_intl", "phone_local", "phone_generic"})
 
 
+# "Ich bin am 19.04.1985 geboren": German puts the date between "am" and "geboren".
+_GEBOREN_RE = re.compile(
+    r"\b(?:bin|ist|wurde|wurden|sind)\s+(?:am\s+)?(" + _DATE_SRC + r")\s+(?:in\s+\w+\s+)?geboren",
+    re.IGNORECASE,
+)
 # "My HIV test came back positive", "my biopsy results were abnormal": the writer's own result.
 _RESULT_WORDS = ("positive", "abnormal", "malignant", "cancerous", "reactive", "elevated")
 _MY_RESULT_RE = re.compile(

@@ -1304,3 +1304,45 @@ def test_the_us_is_a_country_and_a_401k_is_a_plan() -> None:
     result = scan("average 401k balance by age 50 in the US")
     assert result.signals["first_person"] == 0
     assert [e.kind for e in result.evidence if e.kind == "money_anchored"] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        (
+            "We're at H.No 14-2-117, Lakshmi Nagar, Kothapet, Hyderabad 500035",
+            "street_after_cue",
+            "14-2-117, Lakshmi Nagar",
+        ),
+        ("Ich bin am 19.04.1985 geboren. Ab wann kann ich in Rente?", "dob", "19.04.1985"),
+        ("My German tax ID (Steuer-ID) is 47 036 892 815 — where does it go?", "gov_id", "47 036 892 815"),
+        (
+            "Mon numéro de sécu c'est le 2 88 07 75 114 063 86, je dois le donner",
+            "gov_id",
+            "2 88 07 75 114 063 86",
+        ),
+        (
+            "Das Admin-Passwort von meinem Router ist Kellerfenster!73 – wie ändere ich",
+            "password",
+            "Kellerfenster!73",
+        ),
+    ],
+)
+def test_indian_house_numbers_german_birth_order_and_bracketed_labels_are_evidence(
+    text: str, kind: str, value: str
+) -> None:
+    assert (kind, value) in _kinds(text)
+
+
+def test_a_request_id_is_a_uuid_not_a_secret_and_a_landmark_question_locates_nobody() -> None:
+    result = scan("request_id=7f3c2a91-5be0-4d18-9c6e-2a41f0d83b57 keeps appearing in our 502 errors")
+    assert result.signals["uuid"] == 1 and result.signals["high_entropy"] == 0
+    assert _kinds("what landmark is at 48.8584, 2.2945?") == []
+    assert _kinds("The mockup says 'Firstname Lastname, 123 Any Street, Anytown' in the card") == []
+    assert _kinds("vetrina del nostro negozio: aperti 9–19, telefono 02 8736 4410") == []
+
+
+def test_indian_salary_words_and_a_credit_score_band_are_read() -> None:
+    kinds = _all_kinds("My CTC is 18.5 LPA and in-hand is about 1.22 lakh a month")
+    assert ("money_anchored", "18.5 LPA") in kinds
+    assert ("credit_score_value", "640") in _all_kinds("my credit score is in the 640s")
