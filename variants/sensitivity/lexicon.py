@@ -51,6 +51,8 @@ HEALTH_CONDITIONS: tuple[str, ...] = (
     "endometriosis", "infertility", "ivf", "pregnant", "pregnancy", "miscarriage", "abortion",
     "menopause", "erectile dysfunction", "sleep apnea", "anemia", "anaemia", "sickle cell",
     "hemophilia", "allergy", "allergic", "anaphylaxis", "eczema", "psoriasis", "acne",
+    "peanut allergy", "nut allergy", "food allergy", "shellfish allergy", "penicillin allergy",
+    "epipen", "epipens",
     "obesity", "obese", "addiction", "addicted", "alcoholism", "alcoholic", "relapse", "rehab",
     "overdose", "opioid", "sober", "sobriety", "disability", "disabled",
     "amputation", "paralysis", "paralyzed", "blind", "deaf", "hearing loss", "tinnitus",

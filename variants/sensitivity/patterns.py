@@ -481,7 +481,7 @@ _register("l:gov", (
     "driver license", "driver's licence", "drivers licence", "driving licence",
     "driving license", "license number", "licence number", "license no", "licence no", "dl",
     "dln", "ein", "fein", "tax id", "tax number", "tax identification number", "tin", "itin",
-    "vat number", "vat no", "vat id", "utr", "nif", "nie", "dni", "cpf", "curp", "rfc",
+    "utr", "nif", "nie", "dni", "cpf", "curp", "rfc",
     "steuer-id", "steuer id", "steuernummer", "steuer-identifikationsnummer", "national id",
     "national identity number", "national insurance number", "national insurance",
     "ni number", "id number", "id card number", "id no", "identity card", "personalausweis",
@@ -499,6 +499,8 @@ _register("l:gov", (
 _register("l:gov_nhs", ("nhs number", "nhs no", "nhs"))
 # "my florida license D412-778-39-902-1": the bare word needs a licence-shaped value after it.
 _register("l:license", ("license", "licence", "lic"))
+# A VAT number belongs to a business: read past its value so it is taken for nothing else.
+_register("l:vat", ("vat number", "vat no", "vat id", "vat reg", "vat registration number"))
 _register("l:mrn", ("mrn", "medical record number", "patient id", "patient number", "chart number"))
 _register("l:gov_aadhaar", ("aadhaar", "aadhar", "aadhaar number", "aadhar number", "uidai"))
 _register("l:gov_sin", ("sin", "sin number", "social insurance number"))
@@ -534,7 +536,8 @@ _register("l:last4", (
 ))  # fmt: skip
 _register("l:credit_score", (
     "credit score", "fico", "fico score", "credit rating", "schufa", "cibil", "credit scores",
-    "my credit", "credit dropped", "credit went", "credit is", "my score",
+    "my credit", "credit dropped", "credit went", "credit is", "my score", "experian", "equifax",
+    "transunion",
 ))  # fmt: skip
 _register("l:health_value", (
     "a1c", "hba1c", "blood sugar", "glucose", "blood pressure", "bp", "ldl", "hdl",
@@ -636,7 +639,7 @@ _register("l:money_label", (
     "nettogehalt", "bruttogehalt", "salaire", "sueldo", "salario", "stipendio", "renda", "salário",
     "verdiene", "ich verdiene", "je gagne", "gagne", "gano", "guadagno", "ganho", "zarabiam",
     "base", "base pay", "base salary", "net pay", "gross pay", "payslip", "paystub", "pay stub",
-    "payslip shows", "currently at", "currently make", "currently earn",
+    "payslip shows", "currently at", "currently make", "currently earn", "net worth",
 ))  # fmt: skip
 # Single tokens whose positions several recognisers need; the phrase table
 # finds them in the same pass as everything else.
@@ -905,7 +908,7 @@ _IMEI_VALUE_RE = re.compile(r"[^\d\n]{0,30}?(\d{2}[- ]?\d{6}[- ]?\d{6}[- ]?\d{1,
 _SERIAL_VALUE_RE = re.compile(
     r"(?:\s+(?:(?:of|on|for|van|von|de|du|di|do|da)\s+)?(?:my|our|his|her|the|their|mijn|mojej|mojego|"
     r"meiner|meines|mon|ma|mi|meu|minha|mio|mia)\s+(?:[\w'-]+\s+){0,3}?(?=(?:is|ist|est|es|é|è|to)\b|:))?"
-    r"\s*(?:is|ist|est|es|é|è|to|:|#|=|-|no\.?|number)?\s*[:#]?\s*[\"']?"
+    r"\s*(?:is|was|ist|est|es|é|è|to|:|#|=|-|no\.?|number)?\s*[:#]?\s*[\"']?"
     r"(\d{2,6}(?:[ .]\d{2,6}){2,5}(?![\d.]|,\d)|[A-Za-z0-9][A-Za-z0-9-]{5,40})\b",
     re.IGNORECASE,
 )
@@ -922,8 +925,8 @@ _GOV_VALUE_RE = re.compile(
     r"(?:[ \t]*\([^()\n]{1,30}\))?"
     # "c'est le ...", "es el ...", "é o ..."
     r"(?:[ \t]+(?:c'est|c’est|es|é|ist)(?:[ \t]+(?:le|la|el|o|die|der))?(?=[ \t]))?"
-    r"[\s:#.=(,-]{0,4}(?:(?:it's|it\s+is|ist|is|was|as|number|no\.?|num|of|id|est|es|è|é|er|är|jest|nr\.?|n[º°o]\.?)"
-    r"\s*[:#]?\s*){0,2}"
+    r"[\s:#.=(,-]{0,4}(?:(?:it's|it\s+is|ist|is|was|as|down|number|no\.?|num|of|id|est|es|è|é|er|är|jest|nr\.?|n[º°o]\.?)"
+    r"\s*[:#]?\s*){0,3}"
     r"([A-Za-z0-9](?:[A-Za-z0-9./-]|[ ](?=[A-Za-z]?\d)){3,22}[A-Za-z0-9])(?![\w-])",
     re.IGNORECASE,
 )
@@ -1105,6 +1108,11 @@ _SSN_LOOSE_VALUE_RE = re.compile(
 _SIN_RE = re.compile(r"\d{3}([ -])\d{3}\1\d{3}(?![\w-])")
 # Upper-case "SIN" only: Spanish "sin" ("without") sits beside nine-digit phone numbers.
 _SIN_CONTEXT_RE = re.compile(r"\bSIN\b|[Ss]ocial [Ii]nsurance")
+_REFERENCE_BEFORE_RE = re.compile(
+    r"\b(?:part|model|sku|item|order|ref|reference|invoice|tracking|case|ticket|po|product|catalog|"
+    r"catalogue)\.?\s*(?:no\.?|number|num|#|id)?\s*[:#]?\s*$",
+    re.IGNORECASE,
+)
 _SSN_RE = re.compile(r"\d{3}([- ]?)\d{2}\1\d{4}(?![\w-])")
 _CONTEXT_SSN_RE = re.compile(r"ssn|ss#|social|socsec|\btin\b|itin|taxpayer")
 _CONTEXT_ITIN_RE = re.compile(r"itin|\btin\b|taxpayer|\btax|\birs\b|w-?7\b|1040")
@@ -1266,6 +1274,7 @@ _CURRENCY_WORDS = frozenset(
      "rupees", "inr", "cad", "aud", "chf", "yen", "pesos", "francs", "sek", "nok", "dkk",
      "zloty", "pln", "rand", "grand", "k", "million", "thousand", "lakh", "crore", "lpa", "lakhs"}
 )  # fmt: skip
+_MONEY_SIGN_AFTER_RE = re.compile(r"\d{1,3}(?:[ .\u00a0\u202f]\d{3})*(?:,\d{2})?\s?[€£](?!\w)")
 _MONEY_SUFFIX_RE = re.compile(
     r"\d[\d,.']*\s?(?:(?:k|mm|million|thousand|grand|lakh|crore)\s?)?(?:dollars?|bucks|usd|eur|"
     r"euros?|pounds|quid|gbp|rupees|inr|cad|aud|chf|yen|pesos|francs|sek|nok|dkk|zloty|pln|"
@@ -1552,6 +1561,10 @@ def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits:
             sep = m.group(1)
             has_context = bool(_CONTEXT_SSN_RE.search(_window(text, start, end, 50)))
             if sep != "-" and not has_context:
+                continue
+            if not has_context and _REFERENCE_BEFORE_RE.search(text, max(0, start - 24), start):
+                taken.append((start, end))
+                signals["ssn_invalid"] += 1  # "part no. 241-88-7065": a reference in the SSN's shape
                 continue
             digits = _digits(raw)
             taken.append((start, end))
@@ -2135,6 +2148,9 @@ def _add_postcode(scan: Scan, start: int, end: int) -> None:
     scan.add("address", start, end, "postcode", False)
 
 
+_WHAT_IS_AT_RE = re.compile(r"\bwhat(?:'s|’s|\s+is|\s+was)\s+(?:located\s+)?at\s*$", re.IGNORECASE)
+
+
 def _add_coordinates(scan: Scan, start: int, end: int) -> None:
     """Coordinates locate someone unless the sentence gives them for a public place.
 
@@ -2143,7 +2159,8 @@ def _add_coordinates(scan: Scan, start: int, end: int) -> None:
     """
     landmarks = scan.kind_spans.get("landmark", ())
     sentence_start = max(scan.text.rfind(".", 0, start - 1), scan.text.rfind("\n", 0, start))
-    if _public_place_before(scan, start) or any(sentence_start < s < start for s, _ in landmarks):
+    asked = _WHAT_IS_AT_RE.search(scan.text, max(0, start - 30), start)  # "What's at 48.86, 2.33?"
+    if asked or _public_place_before(scan, start) or any(sentence_start < s < start for s, _ in landmarks):
         scan.signals["address_public_place"] += 1
         return
     scan.add("location", start, end, "gps", True)
@@ -2195,6 +2212,11 @@ def _scan_money(text: str, scan: Scan) -> list[tuple[int, int]]:
     if not _CURRENCY_WORDS.isdisjoint(tokens):
         for m in _anchored(_MONEY_SUFFIX_RE, text, scan.number_starts):
             if _boundary_before(text, m.start(), ".,$€£"):
+                found.append(m.span())
+    if "€" in text or "£" in text:
+        # "3 400 € net", "185 000 €": the sign after the amount, as much of Europe writes it
+        for m in _anchored(_MONEY_SIGN_AFTER_RE, text, scan.number_starts):
+            if not _overlaps(found, *m.span()):
                 found.append(m.span())
     if "k" in tokens or any(tokens[i][-1] == "k" for i in scan.numeric_tokens):
         for m in _anchored(_MONEY_K_RE, text, scan.number_starts):
@@ -2458,6 +2480,11 @@ def _scan_labels(
             taken.append(m.span(1))
         elif kind.startswith("l:gov"):
             _read_government_id(text, scan, kind, pos, taken)
+        elif kind == "l:vat":
+            m = _GOV_VALUE_RE.match(text, pos)
+            if m and not _overlaps(taken, *m.span(1)):
+                taken.append(m.span(1))
+                signals["vat_number"] += 1
         elif kind == "l:license":
             m = _LICENSE_VALUE_RE.match(text, pos)
             if m and sum(c.isdigit() for c in m.group(1)) >= 7 and not _overlaps(taken, *m.span(1)):
@@ -3274,11 +3301,19 @@ def _count_markers(sample: str, gated: tuple[tuple[str, str], ...]) -> int:
     return sum(1 for gate, marker in gated if gate in sample and marker in sample)
 
 
+# "Can you take ibuprofen and paracetamol together?": a question about two medicines, no one's.
+_INTERACTION_QUESTION_RE = re.compile(
+    r"\s*(?:can|could|should|is\s+it\s+(?:safe|ok|okay)\s+to)\s+(?:you\s+|one\s+|people\s+)?"
+    r"(?:take|mix|combine|use)\s+[\w-]+\s+(?:and|with|plus|\+)\s+[\w-]+",
+    re.IGNORECASE,
+)
+
+
 def _scan_context(text: str, scan: Scan) -> None:
     """Signals about the prompt as a whole: question form, code, references."""
     signals = scan.signals
     head = " ".join(scan.tokens[:4])
-    if head.startswith(_GENERIC_OPENERS):
+    if head.startswith(_GENERIC_OPENERS) or _INTERACTION_QUESTION_RE.match(text):
         signals["generic_opener"] = 1
     if text.rstrip().endswith("?"):
         signals["question_mark_end"] = 1
@@ -3455,8 +3490,9 @@ _ORGANISATION_WORDS = frozenset(
      "headquarters", "hq", "switchboard", "helpdesk", "reception", "business", "website",
      "footer", "vcard", "tender", "supplier", "suppliers", "customers", "bookings", "opening",
      "office", "offices", "clinic's", "company's", "shop's", "café's", "cafe's", "restaurant's",
-     "bank's", "hotel's", "council's", "practice's", "newsletter", "negozio", "tienda", "boutique",
-     "geschäft", "laden", "loja", "winkel", "empresa", "azienda", "entreprise", "firma"}
+     "bank's", "hotel's", "council's", "practice's", "newsletter", "supplier's", "invoice",
+     "negozio", "tienda", "boutique", "geschäft", "laden", "loja", "winkel", "empresa", "azienda",
+     "entreprise", "firma"}
 )  # fmt: skip
 # ... and speaks as one ("our", "we") or writes out its name, desk or contact card.
 _ORGANISATION_VOICE = frozenset(

@@ -1346,3 +1346,27 @@ def test_indian_salary_words_and_a_credit_score_band_are_read() -> None:
     kinds = _all_kinds("My CTC is 18.5 LPA and in-hand is about 1.22 lakh a month")
     assert ("money_anchored", "18.5 LPA") in kinds
     assert ("credit_score_value", "640") in _all_kinds("my credit score is in the 640s")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("Experian has me at 701 and Equifax at 688. Why?", "credit_score_value", "701"),
+        ("the officer wrote my florida DL number down as W412-718-90-356-0", "gov_id", "W412-718-90-356-0"),
+        ("Old board serial was MB-7YH2-40KR-9921, what now?", "serial", "MB-7YH2-40KR-9921"),
+        ("je gagne 3 400 € net par mois", "money_anchored", "3 400 €"),
+        ("I have a severe peanut allergy (carry two EpiPens)", "health_self_statement", "peanut allergy"),
+    ],
+)
+def test_bureaus_written_down_ids_serials_euro_amounts_and_allergies_are_evidence(
+    text: str, kind: str, value: str
+) -> None:
+    assert (kind, value) in _all_kinds(text)
+
+
+def test_part_numbers_vat_numbers_asked_coordinates_and_medicine_questions_are_not_disclosures() -> None:
+    assert _kinds("I need part no. 241-88-7065 (crisper drawer) for my fridge") == []
+    assert _kinds("Our supplier's invoice shows VAT number GB 294 7731 08. Check it?") == []
+    assert _kinds("What's at 48.8606, 2.3376? Is that the Louvre pyramid?") == []
+    assert scan("Can you take ibuprofen and paracetamol together?").signals["generic_opener"] == 1
+    assert scan("can I take ibuprofen with my sertraline?").signals["generic_opener"] == 0
