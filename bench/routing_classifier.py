@@ -117,19 +117,11 @@ DEV_SET = (
 )
 NEGATIVES = Path(__file__).resolve().parent / "data" / "negative_prompts.jsonl"
 PROBE = Path(__file__).resolve().parent / "data" / "probe_prompts.jsonl"
-PROBE_B = PROBE.with_name("probe_b_prompts.jsonl")
-PROBE_C = PROBE.with_name("probe_c_prompts.jsonl")
-PROBE_D = PROBE.with_name("probe_d_prompts.jsonl")
-PROBE_E = PROBE.with_name("probe_e_prompts.jsonl")
-PROBE_F = PROBE.with_name("probe_f_prompts.jsonl")
-PROBE_G = PROBE.with_name("probe_g_prompts.jsonl")
-PROBE_H = PROBE.with_name("probe_h_prompts.jsonl")
-PROBE_I = PROBE.with_name("probe_i_prompts.jsonl")
-PROBE_J = PROBE.with_name("probe_j_prompts.jsonl")
-PROBE_K = PROBE.with_name("probe_k_prompts.jsonl")
-PROBE_L = PROBE.with_name("probe_l_prompts.jsonl")
-PROBE_M = PROBE.with_name("probe_m_prompts.jsonl")
-PROBE_N = PROBE.with_name("probe_n_prompts.jsonl")
+# The labelled probes, keyed as their figures are ("routing.probe_b_precision", ...): the
+# first one, then those written later by other authors, in the order they were written.
+PROBES = {"probe": PROBE} | {
+    f"probe_{letter}": PROBE.with_name(f"probe_{letter}_prompts.jsonl") for letter in "bcdefghijklmn"
+}
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000
 
@@ -292,22 +284,7 @@ def run(quick: bool = False) -> dict[str, float | int | bool | str]:
     neg_flags = [r.sensitive for r in ours[n_dev:]]
     results["routing.false_positive_rate_negatives"] = round(sum(neg_flags) / max(1, len(neg_flags)), 4)
 
-    for name, path in (
-        ("probe", PROBE),
-        ("probe_b", PROBE_B),
-        ("probe_c", PROBE_C),
-        ("probe_d", PROBE_D),
-        ("probe_e", PROBE_E),
-        ("probe_f", PROBE_F),
-        ("probe_g", PROBE_G),
-        ("probe_h", PROBE_H),
-        ("probe_i", PROBE_I),
-        ("probe_j", PROBE_J),
-        ("probe_k", PROBE_K),
-        ("probe_l", PROBE_L),
-        ("probe_m", PROBE_M),
-        ("probe_n", PROBE_N),
-    ):
+    for name, path in PROBES.items():
         probe = load_probe(path)
         probe_labels = [row["label"] for row in probe]
         probe_flags = [classifier.classify(row["text"]).sensitive for row in probe]
