@@ -1960,6 +1960,7 @@ _PUBLIC_PLACES = frozenset(
      "tower", "building", "office", "offices", "company", "inc", "ltd", "llc", "corp"}
 )  # fmt: skip
 _PERSON_WORDS = _FIRST_PERSON | _POSSESSIVES | _RELATIONS | frozenset({"he", "she", "they", "him", "them"})
+_PERSON_WORDS_BUT_OURS = _PERSON_WORDS - {"our", "we", "us"}
 
 
 _PLACEHOLDER_STREET_WORDS = frozenset(
@@ -1986,7 +1987,7 @@ def _public_place_before(scan: Scan, start: int) -> bool:
         return True
     ours = {before[k + 1] for k in range(len(before) - 1) if before[k] == "our"}
     ours |= {before[k + 2] for k in range(len(before) - 2) if before[k] == "our"}
-    return not _PUBLIC_PLACES.isdisjoint(ours) and (_PERSON_WORDS - {"our", "we", "us"}).isdisjoint(before)
+    return not _PUBLIC_PLACES.isdisjoint(ours) and _PERSON_WORDS_BUT_OURS.isdisjoint(before)
 
 
 def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
@@ -3501,9 +3502,6 @@ _ORGANISATION_VOICE = frozenset(
      "onze", "srl", "spa", "sl", "sarl", "bv",
      "switchboard", "helpdesk", "desk", "reception", "vcard", "footer"}
 )  # fmt: skip
-_FIRST_PERSON_SINGULAR = frozenset(
-    {"i", "i'm", "im", "me", "my", "mine", "myself", "i've", "ive", "i'd", "i'll"}
-)
 _PERSONAL_PHONE_RE = re.compile(
     r"cell|mobile|personal|home|whatsapp|private|direct|callback|call back|reach|text|\bmy\b|\bme\b|\bi'?m\b",
     re.IGNORECASE,
