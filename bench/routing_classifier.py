@@ -77,7 +77,26 @@ Data (measurement only, never training):
 * ``bench/data/probe_n_prompts.jsonl`` (300 rows, English only, texting style, hard
   look-alike numbers among 50 traps), written the same way after all of this session's
   changes and measured blind only: precision 0.916, recall 0.947 (session start: 0.906,
-  0.900). No change was made from its misses: ``routing.probe_n_*`` is the held-out figure.
+  0.900). No change was made from its misses. Reported as ``routing.probe_n_*``.
+* ``bench/data/probe_o_prompts.jsonl`` (300 rows, about 90% English: chat, pasted emails,
+  tickets, logs and code, voice-typed numbers; 71 hard negatives), written by another author
+  after the above and measured blind: precision 0.945, recall 0.913. Its misses then guided
+  changes (codes texted to the writer, a PIN named after its value, backup codes, the
+  writer's loan, a statement's balance, a colleague's recovery, cards in CSV rows, Twilio
+  keys, the documentation's example JWT, timestamps, query conditions, organisation
+  addresses, fiction). Reported as ``routing.probe_o_*``.
+* ``bench/data/probe_p_prompts.jsonl`` (300 rows, what professionals paste at work: HR,
+  healthcare admin, finance, DevOps configs, legal, education), written the same way and
+  measured blind with the code after O's changes: precision 0.880, recall 0.927 (session
+  start: the same). Its misses then guided changes (someone on a named medicine, a
+  pregnancy scan, ``-p '...'`` and ``curl -u user:secret``, ``.pgpass`` lines, Chinese
+  resident IDs, passwords in Russian, Arabic and Chinese, masked values, group statistics,
+  templates with blanks, company addresses by their legal suffix, a bank's own routing
+  number, characters of well-known fiction). Reported as ``routing.probe_p_*``.
+* ``bench/data/probe_q_prompts.jsonl`` (300 rows, half work pastes, half consumer chat, 72
+  hard negatives), written by another author after all of those changes and measured blind
+  only: precision 0.958, recall 0.920 (session start: 0.938, 0.900). No change was made from
+  its misses: ``routing.probe_q_*`` is the held-out figure.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
@@ -120,7 +139,7 @@ PROBE = Path(__file__).resolve().parent / "data" / "probe_prompts.jsonl"
 # The labelled probes, keyed as their figures are ("routing.probe_b_precision", ...): the
 # first one, then those written later by other authors, in the order they were written.
 PROBES = {"probe": PROBE} | {
-    f"probe_{letter}": PROBE.with_name(f"probe_{letter}_prompts.jsonl") for letter in "bcdefghijklmn"
+    f"probe_{letter}": PROBE.with_name(f"probe_{letter}_prompts.jsonl") for letter in "bcdefghijklmnopq"
 }
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000

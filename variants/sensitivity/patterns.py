@@ -23,6 +23,8 @@ Pure Python (stdlib only), no Django.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 import string
@@ -434,6 +436,8 @@ _register("l:password", (
     "wlan-passwort", "wlan passwort", "wifi-passwort", "wlan-schlüssel", "wlan schlüssel",
     "router-passwort", "e-mail-passwort", "email-passwort", "admin-passwort", "root-passwort",
     "router-password", "wifi-password", "wi-fi-password", "admin-password", "email-password",
+    "psk", "wpa_passphrase", "wpa-psk", "пароль", "пароль от", "мой пароль", "كلمة المرور", "كلمة السر",
+    "密码",
 ))  # fmt: skip
 # "wifi at the lake house is Birchwood_Guest!22": a network's key without the word
 # password, read only when it has a password's shape (not "the wifi is down").
@@ -848,11 +852,16 @@ _PASSWORD_BARE_RE = re.compile(r"[ \t]+[\"'`]?([^\s\"'`]{6,64})")
 _LOGIN_PAIR_RE = re.compile(r"[ \t]*(?:/|\||:)[ \t]*[\"'`]?([^\s\"'`/|]{4,64})")
 _CODE_VALUE_RE = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?:\(.*|\[.*|\.[A-Za-z_]\w*)")
 _SNAKE_CASE_RE = re.compile(r"[a-z]+(?:_[a-z]+)+")
-_CLI_PASSWORD_RE = re.compile(r"(?:--password[= ]|--pass[= ]|(?<=\s)-p(?=\S))[\"']?([^\s\"']{4,64})")
+_CLI_PASSWORD_RE = re.compile(
+    r"(?:--password[= ]|--pass[= ]|(?<=\s)-p(?=\S)|(?<=\s)-p\s+(?=[\"'])"
+    r"|(?<=\s)(?:-u|--user)\s+[\"']?[\w.@-]+:)"
+    r"[\"']?([^\s\"']{4,64})"
+)
 _PROSE_AFTER_RE = re.compile(r"[ \t]+([a-z]{2,})\b")
 _PIN_VALUE_RE = re.compile(
     r"(?:\s+(?:for|on|to|of|at)\s+(?:[\w'-]+\s+){0,3}?[\w'-]+|,?\s+(?:the\s+|my\s+)?(?:current|new|old)\s+one)?\s*"
-    r"(?:is\s+now|changed\s+to|would\s+be|is|was|=|:|#|-|to)?\s*[\"']?(\d{4,8}|\d(?:[- ]\d){3,7})\b",
+    r"(?:is\s+now|changed\s+to|would\s+be|is|was|=|:|#|-|to)?\s*(?:\(\s*(?:it'?s\s+|it\s+is\s+)?)?"
+    r"[\"']?(\d{4,8}|\d(?:[- ]\d){3,7})\b",
     re.IGNORECASE,
 )
 _WIFI_VALUE_RE = re.compile(
@@ -930,6 +939,11 @@ _GOV_VALUE_RE = re.compile(
     r"([A-Za-z0-9](?:[A-Za-z0-9./-]|[ ](?=[A-Za-z]?\d)){3,22}[A-Za-z0-9])(?![\w-])",
     re.IGNORECASE,
 )
+_GOV_LATER_NUMBER_RE = re.compile(
+    r"[^.\n\d]{0,40}?\b(?:number|no\.?|num|#)\s*[:#]?\s*(?:is\s+|was\s+)?([A-Z]{0,2}\d{6,12})\b",
+    re.IGNORECASE,
+)
+_BANK_OWNS_RE = re.compile(r"\b[A-Z][\w&.-]*(?:\s+[A-Z][\w&.-]*){0,3}(?:'s|’s)\s+(?:(?:ach|wire|aba)\s+)?$")
 _ROUTING_VALUE_RE = re.compile(r"[^\d\n]{0,40}?(?<!\d)(\d{9})\b")
 _ACCOUNT_VALUE_RE = re.compile(
     r"\.?\s*(?:number|no\.?|num|#)?\s*(?:is|:|#|=|ending in)?\s*[:#]?\s*"
@@ -1000,6 +1014,7 @@ _EXPIRY_VALUE_RE = re.compile(
 )
 _LAST4_VALUE_RE = re.compile(r"[^\d\n]{0,8}(\d{4})\b")
 _SCORE_RANGE_AFTER_RE = re.compile(r"\s*(?:-|–|to|and)\s*(\d{3})\b", re.IGNORECASE)
+_COMPARISON_RE = re.compile(r"[<>]|!=|\b(?:above|below|over|under|between|greater|less)\b")
 _CREDIT_SCORE_VALUE_RE = re.compile(r"[^\d\n]{0,30}?(?<!\d)([3-8]\d{2})s?\b")
 _HEALTH_VALUE_VALUE_RE = re.compile(
     r"\s*(?:is|was|of|at|came\s+back(?:\s+at)?|reading(?:\s+of)?|levels?|:|=|went\s+up\s+to|"
@@ -1079,7 +1094,7 @@ _CONTEXT_PHONE_RE = re.compile(
     r"whatsapp|signal|telegram|reach|contact|\bring\b|fax|landline|dial|handy|viber|voicemail|"
     r"\bext\b|extension|answering|messages?|receiving|registered|texting|"
     r"ruf|telefon|t[eé]l[eé]phone|portable|m[oó]vil|celular|llam|num[eé]ro|n[uú]mero|nummer|"
-    r"chiam|cellulare|zurück"
+    r"chiam|cellulare|zurück|телефон|тел\.|номер|جوال|هاتف|رقم|手机|电话"
 )
 # Any grouped digit run, read as a phone number only next to a phone word and
 # away from words that make it an order, account or booking reference.
@@ -1095,7 +1110,9 @@ _DATE_SHAPE_RE = re.compile(
 )
 # Separators as people type them: "4929 7443 ...", "4929  7443 ..." (double spaces),
 # "6011-9459-...", "6011.9459.2082.5569" (dots, only between groups of four).
-_CARD_RE = re.compile(r"\d(?:(?: ?[ -]|\.(?=\d{4}(?:\.|\D|$)))?\d){11,18}(?![\w-]|[.,]\d)")
+# Not followed by a decimal part or a thousands group ("...,45", "...,450"); a comma before
+# another field ("3782 717598 54046,412.50,2024-04-02") ends a card.
+_CARD_RE = re.compile(r"\d(?:(?: ?[ -]|\.(?=\d{4}(?:\.|\D|$)))?\d){11,18}(?![\w-]|\.\d|,\d{1,3}(?![\d.]))")
 _CONTEXT_CARD_RE = re.compile(
     r"card|visa|master|amex|american express|discover|credit|debit|\bcc\b|ccn|\bpan\b|cvv|"
     r"cvc|expir|\bexp\b|payment|\bpay|charge|billing"
@@ -1132,7 +1149,7 @@ _API_KEY_PREFIXES = (
     "sk-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "AKIA", "ASIA",
     "AGPA", "AIDA", "AROA", "xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "AIza",
     "sk_live_", "sk_test_", "rk_live_", "rk_test_", "pk_live_", "whsec_", "hf_", "npm_",
-    "pypi-", "SG.", "shpat_", "dop_v1_", "ya29.", "EAAC", "EAAG", "hooks.slack.com/services/",
+    "pypi-", "SG.", "shpat_", "dop_v1_", "ya29.", "EAAC", "EAAG", "hooks.slack.com/services/", "AC", "SK",
 )  # fmt: skip
 _API_KEY_RE = re.compile(
     r"(?:"
@@ -1148,6 +1165,7 @@ _API_KEY_RE = re.compile(
     r"|hf_[A-Za-z0-9]{30,}"
     r"|npm_[A-Za-z0-9]{30,}"
     r"|pypi-[A-Za-z0-9_-]{40,}"
+    r"|(?<![A-Za-z0-9])(?:AC|SK)[0-9a-f]{32}(?![A-Za-z0-9])"
     r"|SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}"
     r"|shpat_[a-fA-F0-9]{32}"
     r"|dop_v1_[a-f0-9]{40,}"
@@ -1294,7 +1312,8 @@ _DIGIT_CHARS = frozenset("0123456789")
 # "[.!?;]\s|\n", opening on one character class.
 _SENTENCE_END_RE = re.compile(r"[.!?;\n](?:(?<=\n)|\s)")
 _PLACEHOLDER_VALUE_RE = re.compile(
-    r"(?:your|my|<|\[|\{|\$|%|x{3,}|\*{3,}|\.{3}|changeme|example|sample|dummy|test|fake|"
+    r"(?:your|my|<|\[|\{|\$|%|x{3,}|\*{3,}|\.{3}|change[_-]?me|replace[_-]?me|fill[_-]?me|set[_-]?me|"
+    r"example|sample|dummy|test|fake|"
     r"redacted|placeholder|todo|none|null|undefined|secret|password|token|api|key|env|"
     r"abc|123)",
     re.IGNORECASE,
@@ -1350,7 +1369,13 @@ def _boundary_before(text: str, start: int, banned: str = "") -> bool:
     if start == 0:
         return True
     prev = text[start - 1]
+    if prev == "," and start >= 2 and not text[start - 2].isdigit() and not text[start - 2].isspace():
+        return True  # "Ravi Menon,3782 717598 54046": a CSV field's start, not "1,234"
     return not (prev.isalnum() or prev == "_" or prev in banned)
+
+
+# "XX-XXX4417", "***-**-1234", "xxxx xxxx 1234": masked but for the last digits.
+_MASKED_RE = re.compile(r"[Xx*•#]{2,}(?:[- ]?[Xx*•#]+)*[- ]?\d{2,4}")
 
 
 def _looks_placeholder(value: str) -> bool:
@@ -1442,7 +1467,9 @@ def _scan_email(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
 # "In my novel ...", "in the game ...", "the character's ...": what follows is made up.
 _FICTION_FRAME_RE = re.compile(
     r"\bin\s+(?:my|the|a|our|this)\s+(?:novel|story|short story|screenplay|book|script|game|play|film|"
-    r"movie|campaign|comic|fanfic)\b|\bcharacter'?s?\b|\bfictional\b|\bprotagonist\b|\bvillain\b",
+    r"movie|campaign|comic|fanfic|thriller|mystery|whodunit|sitcom|episode|sketch|"
+    r"manuscript|murder mystery|mystery novel|crime novel|sci-fi story|fantasy novel|rpg|d&d|larp)\b|"
+    r"\bcharacter'?s?\b|\bfictional\b|\bprotagonist\b|\bvillain\b|\bantagonist\b",
     re.IGNORECASE,
 )
 
@@ -1687,8 +1714,14 @@ _SPOKEN_EMAIL_RE = re.compile(
 )
 
 
-def _spoken_runs(scan: Scan) -> Iterator[tuple[int, int, str]]:
-    """Yield (first token, last token, digits) for each run of seven or more digit words."""
+# "... code is", "my pin's": a code's label right before the digits read out.
+_SPOKEN_CODE_BEFORE_RE = re.compile(
+    r"(?:code|otp|pin|passcode|password)(?:'s|\s+is|\s+was|\s*:)?\s*(?:it's\s+|like\s+)?$"
+)
+
+
+def _spoken_runs(scan: Scan, min_digits: int = 7) -> Iterator[tuple[int, int, str]]:
+    """Yield (first token, last token, digits) for each run of ``min_digits`` or more digit words."""
     tokens = scan.tokens
     i, n = 0, len(tokens)
     while i < n:
@@ -1708,7 +1741,7 @@ def _spoken_runs(scan: Scan) -> Iterator[tuple[int, int, str]]:
                 break
             j += 1
         number = "".join(digits)
-        if len(number) >= 7:
+        if len(number) >= min_digits:
             yield i, last, number
         i = max(j, i + 1)
 
@@ -1756,6 +1789,12 @@ def _scan_spoken(text: str, scan: Scan) -> None:
             scan.add("government_id", start, end, "ssn_spoken", True)
         elif 7 <= len(digits) <= 15 and _CONTEXT_PHONE_RE.search(window):
             scan.add("phone", start, end, "phone_spoken", True)
+    if "code" in scan.lowered or "pin" in scan.tokens:
+        # "the verification code is seven seven zero, two one four": a code read out.
+        for first, last, digits in _spoken_runs(scan, 4):
+            start, end = scan.token_starts[first], scan.token_end(last)
+            if len(digits) <= 8 and _SPOKEN_CODE_BEFORE_RE.search(lowered, max(0, start - 40), start):
+                scan.add("credential", start, end, "otp_spoken", True)
 
 
 def _scan_iban(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
@@ -1794,6 +1833,16 @@ def _scan_iban(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
             scan.add("bank_account", start, end, "iban", True)
 
 
+def _example_jwt(token: str) -> bool:
+    """Return True for the token documentation shows (its claims name "John Doe")."""
+    payload = token.split(".")[1]
+    try:
+        claims = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8", "replace")
+    except (ValueError, binascii.Error):
+        return False
+    return "John Doe" in claims or "Jane Doe" in claims
+
+
 def _scan_keys(text: str, scan: Scan) -> None:
     signals = scan.signals
     # Prefixes hold no whitespace, so none can straddle two chunks joined by a newline.
@@ -1814,8 +1863,12 @@ def _scan_keys(text: str, scan: Scan) -> None:
             scan.add("credential", m.start(), m.end(), "private_key", True)
     if scan.long_chunks and "eyJ" in text:
         for m in _JWT_RE.finditer(text):
+            if _example_jwt(m.group()):
+                signals["secret_placeholder"] += 1
+                scan.kind_spans.setdefault("example_secret", []).append(m.span())
+                continue
             scan.add("credential", m.start(), m.end(), "jwt", True)
-    if " -p" in text or "--pass" in text:
+    if " -p" in text or "--pass" in text or " -u " in text or "--user " in text:
         for m in _CLI_PASSWORD_RE.finditer(text):
             if _complex_secret(m.group(1)):
                 scan.add("credential", m.start(1), m.end(1), "cli_password", True)
@@ -1843,7 +1896,7 @@ def _high_entropy_candidates(text: str, scan: Scan) -> Iterator[tuple[int, int, 
 def _scan_high_entropy(text: str, scan: Scan) -> None:
     if not scan.long_chunks:
         return
-    taken = scan.spans()
+    taken = scan.spans() + scan.kind_spans.get("example_secret", [])
     for start, end, value in _high_entropy_candidates(text, scan):
         if _overlaps(taken, start, end):
             continue
@@ -1856,8 +1909,8 @@ def _scan_high_entropy(text: str, scan: Scan) -> None:
         if _UUID_RE.fullmatch(value):
             scan.signals["uuid"] += 1
             continue
-        if _HEX_RE.fullmatch(value):
-            scan.signals["hex_string"] += 1
+        if _HEX_RE.fullmatch(value) or _HEX_RE.fullmatch(value.replace("-", "")):
+            scan.signals["hex_string"] += 1  # "1-65f2a1c3-4e9b0d7a...": a trace id
             continue
         has_upper = any(c.isupper() for c in value)
         has_lower = any(c.islower() for c in value)
@@ -1957,7 +2010,14 @@ _PUBLIC_PLACES = frozenset(
      "church", "cathedral", "temple", "mosque", "synagogue", "library", "stadium", "arena",
      "airport", "station", "courthouse", "theatre", "theater", "gallery", "zoo", "park",
      "pharmacy", "bakery", "bank", "branch", "dmv", "center", "centre", "campus", "hall", "landmark",
-     "tower", "building", "office", "offices", "company", "inc", "ltd", "llc", "corp"}
+     "tower", "building", "office", "offices", "company", "inc", "ltd", "llc", "corp", "plc",
+     "corporation", "gmbh", "limited", "cardiology", "dental", "dentistry", "surgery", "practice",
+     "registered", "reception", "headoffice", "footer", "handbook", "vendor",
+     "supplier"}
+)  # fmt: skip
+_COMPANY_SUFFIXES = frozenset(
+    {"ltd", "limited", "plc", "llc", "llp", "inc", "corp", "corporation", "gmbh", "sarl", "bv", "srl",
+     "pty"}
 )  # fmt: skip
 _PERSON_WORDS = _FIRST_PERSON | _POSSESSIVES | _RELATIONS | frozenset({"he", "she", "they", "him", "them"})
 _PERSON_WORDS_BUT_OURS = _PERSON_WORDS - {"our", "we", "us"}
@@ -1977,10 +2037,12 @@ def _public_place_before(scan: Scan, start: int) -> bool:
     organisation is public too, unless they also speak of themselves ("I", "my").
     """
     text = scan.text
-    sentence_start = max(text.rfind(".", 0, start - 1), text.rfind("\n", 0, start), text.rfind("!", 0, start))
     i = bisect_left(scan.token_starts, start)
+    if not _COMPANY_SUFFIXES.isdisjoint(scan.tokens[max(0, i - 6) : i]):
+        return True  # "Brightlane Ltd, 10 Finsbury Square": the company's address
+    sentence_start = max(text.rfind(".", 0, start - 1), text.rfind("\n", 0, start), text.rfind("!", 0, start))
     first = bisect_left(scan.token_starts, sentence_start + 1, max(0, i - 10), i)
-    before = scan.tokens[first:i]
+    before = [token.removesuffix("'s") for token in scan.tokens[first:i]]  # "our bakery's"
     if _PUBLIC_PLACES.isdisjoint(before):
         return False
     if _PERSON_WORDS.isdisjoint(before):
@@ -2013,6 +2075,9 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
                 and tokens[i - 1] not in _STREET_STOP
                 and text[suffix_start : suffix_start + 1].isupper()
             ):
+                if _public_place_before(scan, prev_start):
+                    signals["address_public_place"] += 1
+                    continue
                 scan.add("location", prev_start, scan.token_end(i), "street_name", False)
             continue
         words = m.group(1).split()
@@ -2043,10 +2108,16 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
         if len(prev) > 4 and prev.endswith(_EU_STREET_SUFFIXES):
             start = scan.token_starts[i - 1]
             if text[start : start + 1].isupper() and _EU_NUMBER_RE.match(text, scan.token_end(i - 1)):
+                if _public_place_before(scan, start):
+                    signals["address_public_place"] += 1  # "Our Berlin office is at Friedrichstraße 68"
+                    continue
                 scan.add("address", start, scan.token_end(i), "street_address", True)
         elif len(nxt) > 4 and nxt.endswith(_EU_STREET_SUFFIXES) and len(tokens[i]) <= 4:
             nxt_start = scan.token_starts[i + 1]
             if text[nxt_start : nxt_start + 1].isupper() and nxt_start - scan.token_end(i) == 1:
+                if _public_place_before(scan, scan.token_starts[i]):
+                    signals["address_public_place"] += 1
+                    continue
                 scan.add("address", scan.token_starts[i], scan.token_end(i + 1), "street_address", True)
     if signals.get("unit"):
         # "Edeby 55\n Apt. 297", "Pagari 18 Suite 932": a name and a house number right before
@@ -2149,6 +2220,7 @@ def _add_postcode(scan: Scan, start: int, end: int) -> None:
     scan.add("address", start, end, "postcode", False)
 
 
+_PLACE_LABEL_RE = re.compile(r"\s*\((?:the\s+)?([A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,4})\)")
 _WHAT_IS_AT_RE = re.compile(r"\bwhat(?:'s|’s|\s+is|\s+was)\s+(?:located\s+)?at\s*$", re.IGNORECASE)
 
 
@@ -2161,7 +2233,17 @@ def _add_coordinates(scan: Scan, start: int, end: int) -> None:
     landmarks = scan.kind_spans.get("landmark", ())
     sentence_start = max(scan.text.rfind(".", 0, start - 1), scan.text.rfind("\n", 0, start))
     asked = _WHAT_IS_AT_RE.search(scan.text, max(0, start - 30), start)  # "What's at 48.86, 2.33?"
-    if asked or _public_place_before(scan, start) or any(sentence_start < s < start for s, _ in landmarks):
+    # "48.8584, 2.2945 (Eiffel Tower)": a place named in brackets right after.
+    label = _PLACE_LABEL_RE.match(scan.text, end)
+    labelled = bool(
+        label and "'s" not in label.group(1) and _PERSON_WORDS.isdisjoint(label.group(1).lower().split())
+    )
+    if (
+        asked
+        or labelled
+        or _public_place_before(scan, start)
+        or any(sentence_start < s < start for s, _ in landmarks)
+    ):
         scan.signals["address_public_place"] += 1
         return
     scan.add("location", start, end, "gps", True)
@@ -2507,10 +2589,13 @@ def _scan_labels(
         elif kind == "l:routing":
             m = _ROUTING_VALUE_RE.match(text, pos)
             if m and not _overlaps(taken, *m.span(1)):
-                if m.group(1) in _EXAMPLE_ROUTING_NUMBERS:
+                if _BANK_OWNS_RE.search(text, max(0, start - 40), start):
+                    taken.append(m.span(1))  # "JPMorgan Chase's routing number ...": the bank's own
+                elif m.group(1) in _EXAMPLE_ROUTING_NUMBERS:
                     signals["routing_invalid"] += 1
                 elif aba_routing_valid(m.group(1)):
-                    scan.add("bank_account", m.start(1), m.end(1), "routing", True)
+                    # A routing number names a bank, not a customer: weak alone.
+                    scan.add("bank_account", m.start(1), m.end(1), "routing", False)
                     taken.append(m.span(1))
                 else:
                     signals["routing_invalid"] += 1
@@ -2550,6 +2635,8 @@ def _scan_labels(
             scale = m and _SCORE_RANGE_AFTER_RE.match(text, m.end(1))
             if scale and (int(m.group(1)) <= 350 or int(scale.group(1)) >= 850):
                 m = None  # "ranges from 300 to 850": the scale; "went from 741 to 688" is a score
+            if m and _COMPARISON_RE.search(text, pos, m.start(1)):
+                m = None  # "credit_score < 600" in a query: a condition, nobody's score
             if m:
                 signals["credit_score_number"] += 1
                 scan._pending_topic.append((i, m.start(1), m.end(1), "credit_score_value"))
@@ -2590,6 +2677,9 @@ _SSN_SHAPE_RE = re.compile(r"\d{3}-\d{2}-\d{4}")
 def _read_government_id(text: str, scan: Scan, kind: str, pos: int, taken: list[tuple[int, int]]) -> None:
     signals = scan.signals
     m = _GOV_VALUE_RE.match(text, pos)
+    if not m and scan.lowered.endswith(("passport", "licence", "license"), 0, pos):
+        # "my passport ..., old one is number 561829047": the number later in the sentence.
+        m = _GOV_LATER_NUMBER_RE.match(text, pos)
     if not m:
         return
     start, end = m.span(1)
@@ -2603,7 +2693,7 @@ def _read_government_id(text: str, scan: Scan, kind: str, pos: int, taken: list[
         # An SSN or card already claimed the digits; the label confirms it.
         signals["gov_label_on_number"] += 1
         return
-    if _looks_placeholder(value) or len(set(digits)) == 1:
+    if _looks_placeholder(value) or len(set(digits)) == 1 or _MASKED_RE.fullmatch(value):
         signals["gov_id_placeholder"] += 1
         return
     # A labelled number that fails its check digit is still a disclosure attempt
@@ -2631,6 +2721,8 @@ def _name_ok(candidate: str, lower_ok: bool = False) -> bool:
     first = words[0].lower().strip(".,").replace("’", "'")
     if first in _NAME_STOP or first in _RELATIONS or first in _FIRST_PERSON or len(first) < 2:
         return False
+    if words[-1].lower().strip(".,").removesuffix("'s").removesuffix("’s") in _COMPANY_SUFFIXES:
+        return False  # "Acme Corp's billing department": a company
     if candidate[:1].islower():
         # lower case: a known first name that is no common word ("may", "will", "grace")
         return lower_ok and first in _FIRST_NAMES and first not in _COMMON
@@ -3477,7 +3569,251 @@ def scan(text: str) -> Scan:
     if "my " in lowered and any(word in lowered for word in _RESULT_WORDS):
         for m in _MY_RESULT_RE.finditer(text):
             result.add("health", m.start(), m.end(), "health_self_statement", True)
+    _scan_statements(text, result, lowered, taken)
+    if result.signals.get("secret_placeholder") and _FICTION_FRAME_RE.search(text):
+        # "In my thriller, ... Detective Ruth Calder's password is ...": a character's name.
+        _drop_evidence(
+            result, lambda e: e.category == "person_name" and _in_fiction(text, e.start), "fiction_name"
+        )
+    if result.signals.get("address_public_place") or _BUSINESS_LINE_RE.search(lowered):
+        _drop_public_place_phones(result)
+    if "epoch" in lowered or "timestamp" in lowered or "unix" in lowered:
+        _drop_timestamp_phones(result)
+    if not _STATISTICS_WORDS.isdisjoint(tokens) or "%" in text:
+        _drop_aggregates(result)
+    if "__" in text or "[" in text or "{" in text:
+        _mark_template(result)
     return result
+
+
+# "median 128k, p25 110k, p75 149k", "41% hypertension": figures about a group, no one in it.
+_STATISTICS_WORDS = frozenset(
+    {"median", "mean", "average", "avg", "p10", "p25", "p50", "p75", "p90", "p95", "percentile",
+     "percentiles", "quartile", "aggregate", "aggregates", "aggregated", "distribution", "cohort",
+     "patients", "respondents", "employees", "staff", "headcount"}
+)  # fmt: skip
+_PERCENT_BEFORE_RE = re.compile(r"\d\s?%\s*(?:of\s+(?:patients|cases|staff)\s+(?:with|had|have)\s+)?$")
+_AGGREGATE_KINDS = frozenset(
+    {"money_anchored", "finance_term_anchored", "health_term_anchored", "clinical_term_anchored"}
+)
+
+
+def _drop_aggregates(result: Scan) -> None:
+    """Drop money and health cues that describe a group: a statistic's figure, a share."""
+    text, lowered = result.text, result.lowered
+    if any(e.category not in ("financial", "health") for e in result.evidence):
+        return  # a person or an identifier is there: the figures may be theirs
+
+    def aggregate(e: Evidence) -> bool:
+        if e.kind not in _AGGREGATE_KINDS:
+            return False
+        if _PERCENT_BEFORE_RE.search(text, max(0, e.start - 40), e.start):
+            return True
+        window = lowered[max(0, e.start - 40) : e.end + 20]
+        return any(word in window for word in _STATISTICS_WORDS)
+
+    _drop_evidence(result, aggregate, "aggregate_figure")
+    if result.signals.get("aggregate_figure") and not result.evidence:
+        for name in ("financial_disclosure", "health_disclosure", "money"):
+            result.signals.pop(name, None)  # the cues were about the group, not a person
+
+
+# "Full name: ________", "[Student Name]", "{{employee_name}}": a form's blanks.
+_TEMPLATE_FIELD_RE = re.compile(r"_{3,}|\[[A-Za-z][\w /.'’-]{1,40}\]|\{\{?\s*\w+\s*\}?\}")
+
+
+def _mark_template(result: Scan) -> None:
+    """A text with two or more blanks is a template: its names and streets are the form's."""
+    fields = list(_TEMPLATE_FIELD_RE.finditer(result.text))
+    if len(fields) < 2:
+        return
+    result.signals["example_cue"] += 1
+    spans = [m.span() for m in fields]
+    _drop_evidence(
+        result,
+        lambda e: (
+            e.kind in ("name_greeting", "name_field", "street_name", "name_title")
+            or _overlaps(spans, e.start, e.end)
+        ),
+        "template_field",
+    )
+
+
+# "it texted me 482913 but the page says code invalid": a code sent to the writer.
+_SENT_CODE_RE = re.compile(
+    r"\b(?:texted|sent|emailed|messaged|sms(?:'?e)?d|gave|give)\s+(?:me|us)\s+(?:(?:a|the|this|my|its)\s+)?"
+    r"(?:(?:code|otp|pin|passcode)\s+)?(?:of\s+|as\s+)?(\d{4,8}|\d{3}[- ]\d{3})(?![\d.,/:-])",
+    re.IGNORECASE,
+)
+_CODE_WORDS_RE = re.compile(
+    r"code|\botp\b|verif|one[- ]time|\b2fa\b|two[- ]factor|passcode|\bpin\b", re.IGNORECASE
+)
+# "I'm typing 7314 which is definitely my PIN": the value before its label.
+_VALUE_BEFORE_SECRET_RE = re.compile(
+    r"(?<![\w.,/:-])(\d{4,8})(?![\w.,/:-])[^.\n\d]{0,40}?\b(?:is|was|as|being|=)\s+(?:[a-z]+\s+){0,2}?"
+    r"(?:my|his|her|our|their|the)\s+(?:(?:atm|card|debit|bank|sim|phone|door|alarm|safe|gate|garage)\s+)?"
+    r"(?:pin|passcode|pin\s+code|otp|verification\s+code|security\s+code|login\s+code)\b",
+    re.IGNORECASE,
+)
+# "here are my google backup codes ... 8391 2047 / 5520 9183": one code a line.
+_BACKUP_CODE_LINE_RE = re.compile(
+    r"^[ \t]*(?:\d[.)][ \t]+)?(\d{4}[ -]?\d{4}|[a-z0-9]{4,5}-[a-z0-9]{4,5})[ \t]*$", re.MULTILINE
+)
+_INLINE_CODE_RE = re.compile(r"(?<![\w-])([a-z0-9]{4,5}-[a-z0-9]{4,5})(?![\w-])")
+_MEDICATION_WORDS = frozenset(m for m in lexicon.HEALTH_MEDICATIONS if " " not in m)
+_MEDICATION_ALTERNATION = "|".join(
+    re.escape(m) for m in sorted(lexicon.HEALTH_MEDICATIONS, key=len, reverse=True)
+)
+# "has been on sertraline since January", "I've been self-medicating with leftover diazepam",
+# "she's taking 50mg of lithium": someone taking a named medicine (not "should I take ...").
+_ON_MEDICATION_RE = re.compile(
+    r"\b(?:(?:i|i'm|i've|i\s+am|i\s+have|i\s+was|he|she|they|he's|she's|they're|they've|has|have|had|"
+    r"i'd|been|still|currently|now)\s+)+(?:been\s+)?"
+    r"(?:on|taking|takes|prescribed|started(?:\s+on|\s+taking)?|using|self-medicating\s+with|stopped|"
+    r"came\s+off|coming\s+off|weaning\s+off|put\s+on|switched\s+to|upped|doubled)\s+"
+    r"(?:(?:my|his|her|their|some|leftover|the|a|low[- ]dose|high[- ]dose|daily|\d+\s?mg|of)\s+)*"
+    r"(" + _MEDICATION_ALTERNATION + r")\b",
+    re.IGNORECASE,
+)
+# "I had my 12-week scan yesterday", "at her 20 week scan": a pregnancy's dating scan.
+_PREGNANCY_SCAN_RE = re.compile(
+    r"\b(?:my|her|our|wife's|partner's|girlfriend's)\s+(?:\d{1,2}|twelve|twenty)[- ]?(?:week|wk)\s+"
+    r"(?:scan|ultrasound|appointment|check|checkup|anomaly\s+scan)\b",
+    re.IGNORECASE,
+)
+# China's resident identity number: 17 digits (area, birth date, sequence) and a check digit.
+_CN_RESIDENT_ID_RE = re.compile(
+    r"(?<![\dA-Za-z])[1-6]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:[0-2]\d|3[01])\d{3}[\dXx](?![\dA-Za-z])"
+)
+# ~/.pgpass: "host:port:database:user:password".
+_PGPASS_RE = re.compile(r"(?<!\S)[\w.*-]+:(?:\d{2,5}|\*):[\w.*-]+:[\w.*@-]+:(\S+)[ \t]*$", re.MULTILINE)
+
+
+def _cn_resident_id_valid(value: str) -> bool:
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    total = sum(int(d) * w for d, w in zip(value[:17], weights, strict=True))
+    return "10X98765432"[total % 11] == value[17].upper()
+
+
+# "I have a 38,500 auto loan with Ally": the writer's own debt, with its amount.
+_MY_DEBT_RE = re.compile(
+    r"\b(?:i|we)(?:'ve|'m|\s+have|\s+still\s+have|\s+got|\s+owe|\s+still\s+owe|\s+took\s+out|\s+am|"
+    r"\s+are|'re)?\s+(?:got\s+|paying\s+(?:off\s+|down\s+)?|carrying\s+|stuck\s+with\s+)?"
+    r"(?:a\s+|an\s+|about\s+|around\s+|roughly\s+|like\s+|over\s+|almost\s+|nearly\s+)?"
+    r"(?:[$£€₹]\s?)?(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?\s?k|\d{3,7})\s+(?:[\w-]+\s+){0,2}?"
+    r"(?:loan|loans|mortgage|debt|car\s+payment|heloc|overdraft|balance\s+on)\b",
+    re.IGNORECASE,
+)
+# "Available balance: 1,402.77" in a pasted statement: an account's figure.
+_STATEMENT_BALANCE_RE = re.compile(
+    r"\b(?:available|current|closing|ending|opening|account|new|statement|ledger)\s+balance\s*[:=]?\s*"
+    r"(?:[$£€₹]\s?)?(-?\d{1,3}(?:,\d{3})*\.\d\d)(?!\d)",
+    re.IGNORECASE,
+)
+# "Bongani Mthembu out until 5/20 recovering from ACL reconstruction": someone's operation
+# or illness, said of a person (a name, a pronoun, the writer).
+_RECOVERY_RE = re.compile(
+    r"(?:(?i:\b(?:i|i'm|im|i\s+am|he|she|he's|she's|my\s+[a-z]+)\b)|\b[A-Z][a-z]+(?:\s+[A-Z][a-z'-]+)?\b)"
+    r"[^.\n]{0,60}?\b(?:recovering|recuperating|convalescing|off\s+sick|signed\s+off)\s+(?:from|after|with)\s+"
+    r"(?:(?:a|an|his|her|my|their|the)\s+)?(?:[\w-]+\s+){0,2}?(?:surgery|operation|reconstruction|replacement|"
+    r"transplant|fracture|stroke|heart\s+attack|chemo(?:therapy)?|pneumonia|covid|concussion|c-section|"
+    r"hysterectomy|appendectomy|mastectomy|bypass|sepsis|burnout|breakdown|miscarriage|radiotherapy)\b"
+)
+_TIMESTAMP_BEFORE_RE = re.compile(r"epoch|timestamp|unix|time_t|\bts\b", re.IGNORECASE)
+
+
+def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int, int]]) -> None:
+    """Disclosures a label does not open: codes sent to the writer, a PIN named after its
+    value, backup codes, the writer's debt, a statement's balance, a recovery, someone's
+    medication, a pregnancy scan, a Chinese resident ID, a .pgpass line."""
+    numbers = scan.numeric_tokens
+    if _MEDICATION_WORDS.intersection(scan.tokens):
+        for m in _ON_MEDICATION_RE.finditer(text):
+            scan.add("health", m.start(1), m.end(1), "medication_statement", True)
+    if numbers and ("scan" in lowered or "week" in lowered):
+        for m in _PREGNANCY_SCAN_RE.finditer(text):
+            scan.add("health", m.start(), m.end(), "pregnancy_statement", True)
+    if len(numbers) and count_digits(text) >= 17:
+        for m in _CN_RESIDENT_ID_RE.finditer(text):
+            # (The card reader claims every long run it checks, so judge against evidence only.)
+            if not _overlaps(scan.spans(), *m.span()) and _cn_resident_id_valid(m.group()):
+                scan.add("government_id", m.start(), m.end(), "gov_id", True)
+                taken.append(m.span())
+    if text.count(":") >= 4:
+        for m in _PGPASS_RE.finditer(text):
+            if _complex_secret(m.group(1)) and m.group(1) != "*":
+                scan.add("credential", m.start(1), m.end(1), "password", True)
+    if numbers and ("code" in lowered or "otp" in lowered or "pin" in scan.tokens):
+        for m in _SENT_CODE_RE.finditer(text):
+            nearby = _window(text, m.start(), m.end(), 80)
+            if not _overlaps(taken, *m.span(1)) and _CODE_WORDS_RE.search(nearby):
+                scan.add("credential", m.start(1), m.end(1), "otp", True)
+                taken.append(m.span(1))
+        for m in _VALUE_BEFORE_SECRET_RE.finditer(text):
+            if not _overlaps(taken, *m.span(1)) and m.group(1) not in ("0000", "1234", "123456"):
+                scan.add("credential", m.start(1), m.end(1), "pin", True)
+                taken.append(m.span(1))
+        if "backup code" in lowered or "recovery code" in lowered:
+            lines = [m for m in _BACKUP_CODE_LINE_RE.finditer(text) if not _overlaps(taken, *m.span(1))]
+            if len(lines) < 2:
+                # "4f2a9-c81d7 0b6e3-5a9f1 77c2d-e40b8 ...": the codes on one line.
+                lines = [m for m in _INLINE_CODE_RE.finditer(text) if not _overlaps(taken, *m.span(1))]
+            if len(lines) >= 2:
+                for m in lines:
+                    scan.add("credential", m.start(1), m.end(1), "backup_code", True)
+                    taken.append(m.span(1))
+    if numbers and ("i " in lowered or "we " in lowered or "i'" in lowered):
+        for m in _MY_DEBT_RE.finditer(text):
+            if not _overlaps(taken, *m.span(1)):
+                scan.add("financial", m.start(1), m.end(1), "debt_statement", True)
+    if numbers and "balance" in lowered:
+        for m in _STATEMENT_BALANCE_RE.finditer(text):
+            if not _overlaps(taken, *m.span(1)) and _digits(m.group(1)).strip("0"):
+                scan.add("financial", m.start(1), m.end(1), "statement_balance", True)
+    if "recover" in lowered or "recuperat" in lowered or " off" in lowered or "convalesc" in lowered:
+        for m in _RECOVERY_RE.finditer(text):
+            scan.add("health", m.start(), m.end(), "health_recovery", True)
+
+
+def _drop_public_place_phones(result: Scan) -> None:
+    """ "a review for Rosetti's Bakery (2231 NE Alberta St, Portland, (503) 288-4410)": the
+    number of a public place given with it, and no personal word around it."""
+    if any(evidence.category == "person_name" for evidence in result.evidence):
+        return
+    text = result.text
+    _drop_evidence(
+        result,
+        lambda e: (
+            e.kind in _PHONE_KINDS
+            and (
+                _public_place_before(result, e.start)
+                or bool(_BUSINESS_LINE_RE.search(text.lower(), max(0, e.start - 25), e.start))
+            )
+            and not _PERSONAL_PHONE_RE.search(text, max(0, e.start - 30), e.end + 12)
+        ),
+        "phone_business",
+    )
+
+
+# "main line 023 9200 0000", "switchboard: ...": an organisation's number by its name.
+_BUSINESS_LINE_RE = re.compile(
+    r"main line|main number|switchboard|front desk|enquiries|inquiries line|bookings line|helpline|"
+    r"hotline|reception desk|office line|customer service"
+)
+
+
+def _drop_timestamp_phones(result: Scan) -> None:
+    """ "convert epoch 1712345678 and 1712432078": ten digits after "epoch" are seconds."""
+    text = result.text
+    _drop_evidence(
+        result,
+        lambda e: (
+            e.kind in _PHONE_KINDS
+            and text[e.start : e.end].isdigit()
+            and bool(_TIMESTAMP_BEFORE_RE.search(text, max(0, e.start - 60), e.start))
+        ),
+        "timestamp_number",
+    )
 
 
 # "Add our contact block to the website footer: Brightwell Logistics Ltd, ... Tel 0113 496
