@@ -97,6 +97,16 @@ Data (measurement only, never training):
   hard negatives), written by another author after all of those changes and measured blind
   only: precision 0.958, recall 0.920 (session start: 0.938, 0.900). No change was made from
   its misses: ``routing.probe_q_*`` is the held-out figure.
+* ``bench/data/probe_r_prompts.jsonl`` (300 rows, semi-structured pastes: JSON, URLs with
+  query strings, email headers, OCR'd documents, calendar invites, chat exports, SMS
+  notifications; 20% in other European languages), written by another author after Q and
+  measured blind: precision 0.831, recall 0.920 (session start: 0.840, 0.907). Its misses
+  then guided changes (values in URL query strings, passport MRZ lines, Polish account
+  numbers, codes and PINs labelled in other languages, "your ... test came back positive",
+  French payslips, seed phrases on their own line; order, parcel, booking and barcode
+  numbers, lottery draws, amounts in billions, Ethereum contract addresses, named places'
+  coordinates, organisations' IBANs and service lines, team mailboxes, dates in the future).
+  Reported as ``routing.probe_r_*``.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
@@ -139,7 +149,7 @@ PROBE = Path(__file__).resolve().parent / "data" / "probe_prompts.jsonl"
 # The labelled probes, keyed as their figures are ("routing.probe_b_precision", ...): the
 # first one, then those written later by other authors, in the order they were written.
 PROBES = {"probe": PROBE} | {
-    f"probe_{letter}": PROBE.with_name(f"probe_{letter}_prompts.jsonl") for letter in "bcdefghijklmnopq"
+    f"probe_{letter}": PROBE.with_name(f"probe_{letter}_prompts.jsonl") for letter in "bcdefghijklmnopqr"
 }
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000

@@ -27,7 +27,10 @@ HEALTH_CONDITIONS: tuple[str, ...] = (
     "schizophrénie", "autismo", "autisme", "tdah", "diabète", "diabete", "vih", "sida",
     "demencia", "demência", "démence", "demenz", "cirrosis", "leucemia", "leucémie",
     "hypothyroïdie", "hipotiroidismo", "hipotireoidismo", "hypothyreose",
-    "schilddrüsenunterfunktion", "hyperthyroïdie", "hipertiroidismo",
+    "schilddrüsenunterfunktion", "hyperthyroïdie", "hipertiroidismo", "steatosi", "esteatosis",
+    "neumonía", "pneumonia", "polmonite", "lungenentzündung", "epoc", "bpco", "copd",
+    "insuficiencia cardíaca", "insuffisance cardiaque", "herzinsuffizienz", "ipertensione",
+    "hipertensión", "hipertensão", "bluthochdruck", "colelitiasi", "calcoli", "cálculos",
     "diabetes", "diabetic", "diabetis", "prediabetes", "type 1 diabetes", "type 2 diabetes",
     "asthma", "asthmatic", "copd", "emphysema", "bronchitis", "pneumonia", "tuberculosis",
     "cancer", "tumor", "tumour", "leukemia", "leukaemia", "lymphoma", "melanoma", "carcinoma",
@@ -152,7 +155,12 @@ HEALTH_CLINICAL: tuple[str, ...] = (
     "haematologist", "orthopedist", "orthopaedic surgeon", "pediatrician", "paediatrician",
     "physiotherapist", "physio", "midwife", "gp", "consultant", "radiologist", "ophthalmologist",
     "allergist", "hepatologist", "ent", "er", "a&e", "urgent care", "pet scan", "echocardiogram",
-    "pathology report", "scan results", "lab work", "labs", "post-op", "pre-op", "op",
+    "pathology report", "scan results", "lab work", "labs", "post-op", "pre-op",
+    # clinical documents and findings as other languages write them
+    "referto", "ecografia", "ecografía", "diagnosi", "diagnóstico", "diagnostic", "informe de alta",
+    "informe médico", "historia clínica", "paciente", "paziente", "exame", "resultado de exame",
+    "hemograma", "befund", "arztbrief", "entlassungsbrief", "laborwerte", "compte rendu",
+    "ordonnance", "ricetta", "receta", "receita", "prescrição", "ordonnance médicale",
 )
 
 FINANCIAL_TERMS: tuple[str, ...] = (

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import math
 import re
 import string
@@ -321,6 +322,8 @@ _POSSESSIVES = frozenset(
 )  # fmt: skip
 _RELATIONS = frozenset(lexicon.RELATION_WORDS)
 _FIRST_NAMES = frozenset(lexicon.FIRST_NAMES)
+_THIS_YEAR = datetime.date.today().year
+_FOUR_DIGITS_RE = re.compile(r"(?<!\d)\d{4}(?!\d)")
 _COMMON = lexicon.COMMON_WORDS
 # Words that end a name candidate's chance: common words that are not also first names.
 _NAME_STOP = _COMMON - _FIRST_NAMES
@@ -460,6 +463,10 @@ _register("l:otp", (
     "authenticator code", "login code", "sign in code", "sign-in code", "signin code",
     "confirmation code", "access code", "backup code", "backup codes", "recovery code",
     "recovery codes", "code", "codes", "security code",
+    "code de confirmation", "code de vérification", "code de verification", "code de sécurité",
+    "código de verificación", "código de confirmación", "código de verificação", "código de segurança",
+    "bestätigungscode", "sicherheitscode", "verifizierungscode", "codice di verifica", "codice otp",
+    "codice di sicurezza", "kod weryfikacyjny", "kod sms", "verificatiecode", "beveiligingscode",
 ))  # fmt: skip
 _register("l:secret", (
     "api key", "apikey", "api secret", "api token", "secret key", "secret", "access key",
@@ -505,7 +512,10 @@ _register("l:gov_nhs", ("nhs number", "nhs no", "nhs"))
 _register("l:license", ("license", "licence", "lic"))
 # A VAT number belongs to a business: read past its value so it is taken for nothing else.
 _register("l:vat", ("vat number", "vat no", "vat id", "vat reg", "vat registration number"))
-_register("l:mrn", ("mrn", "medical record number", "patient id", "patient number", "chart number"))
+_register("l:mrn", (
+    "mrn", "medical record number", "patient id", "patient number", "chart number", "nhc",
+    "historia clínica", "n.º de historia", "patientennummer", "numéro de dossier", "cartella clinica",
+))  # fmt: skip
 _register("l:gov_aadhaar", ("aadhaar", "aadhar", "aadhaar number", "aadhar number", "uidai"))
 _register("l:gov_sin", ("sin", "sin number", "social insurance number"))
 _register("l:ssn_ctx", (
@@ -516,6 +526,8 @@ _register("l:routing", ("routing", "routing number", "routing no", "aba", "rtn",
 _register("l:account", (
     "account", "acct", "a c", "acc", "account number", "account no", "bank account",
     "checking", "savings", "checking account", "savings account", "acct no", "account num",
+    "numer konta", "nr konta", "numer rachunku", "nr rachunku", "kontonummer", "numéro de compte",
+    "número de cuenta", "numero di conto", "número da conta", "rekeningnummer",
 ))  # fmt: skip
 _register("l:sort_code", ("sort code", "sortcode", "bsb"))
 _register("l:swift", ("swift", "bic", "swift code", "bic code", "swift bic"))
@@ -644,6 +656,9 @@ _register("l:money_label", (
     "verdiene", "ich verdiene", "je gagne", "gagne", "gano", "guadagno", "ganho", "zarabiam",
     "base", "base pay", "base salary", "net pay", "gross pay", "payslip", "paystub", "pay stub",
     "payslip shows", "currently at", "currently make", "currently earn", "net worth",
+    "salaire de base", "salaire net", "salaire brut", "net à payer", "net a payer", "sueldo base",
+    "sueldo neto", "sueldo bruto", "stipendio netto", "stipendio lordo", "nettolohn", "bruttolohn",
+    "grundgehalt", "auszahlungsbetrag", "salário base", "salário líquido", "wynagrodzenie",
 ))  # fmt: skip
 # Single tokens whose positions several recognisers need; the phrase table
 # finds them in the same pass as everything else.
@@ -859,8 +874,9 @@ _CLI_PASSWORD_RE = re.compile(
 )
 _PROSE_AFTER_RE = re.compile(r"[ \t]+([a-z]{2,})\b")
 _PIN_VALUE_RE = re.compile(
-    r"(?:\s+(?:for|on|to|of|at)\s+(?:[\w'-]+\s+){0,3}?[\w'-]+|,?\s+(?:the\s+|my\s+)?(?:current|new|old)\s+one)?\s*"
-    r"(?:is\s+now|changed\s+to|would\s+be|is|was|=|:|#|-|to)?\s*(?:\(\s*(?:it'?s\s+|it\s+is\s+)?)?"
+    r"(?:\s+(?:for|on|to|of|at|für|von|pour|de|du|para|per|voor|dla)\s+(?:[\w'-]+\s+){0,3}?[\w'-]+"
+    r"|,?\s+(?:the\s+|my\s+)?(?:current|new|old)\s+one)?\s*"
+    r"(?:is\s+now|changed\s+to|would\s+be|is|was|ist|est|es|è|é|jest|=|:|#|-|to)?\s*(?:\(\s*(?:it'?s\s+|it\s+is\s+)?)?"
     r"[\"']?(\d{4,8}|\d(?:[- ]\d){3,7})\b",
     re.IGNORECASE,
 )
@@ -887,7 +903,8 @@ _ADDRESS_AFTER_CUE_RE = re.compile(
 _MONEY_LABEL_VALUE_RE = re.compile(
     r"[ \t]*(?:is|of|was|:|=|about|around|roughly|only|like|me|us|him|her)?[ \t]*"
     r"(?:about|around|roughly|only|like)?[ \t]*(\$?\d{1,3}(?:,\d{3})+(?:\.\d\d)?|\$?\d{3,7}(?:\.\d\d)?"
-    r"|\d{1,3}(?:[.']\d{3})+(?:,\d\d)?|\d{1,3}(?:\.\d{1,2})?\s?(?:k|l|lakhs?|lacs?|cr|crores?))\b(?!\s*(?:%|percent|years?|months?|weeks?|days?|hours?|minutes?|"
+    r"|\d{1,3}(?:[.']\d{3})+(?:,\d\d)?|\d{1,3}(?:[ \u00a0\u202f]\d{3})+,\d\d"
+    r"|\d{1,3}(?:\.\d{1,2})?\s?(?:k|l|lakhs?|lacs?|cr|crores?))\b(?!\s*(?:%|percent|years?|months?|weeks?|days?|hours?|minutes?|"
     r"people|times|miles|km|calories|steps|words))"
 )
 _MED_VALUE_RE = re.compile(r"[ \t]+(?:\d+\s?(?:mg|mcg|ml)\s+(?:of\s+)?)?([A-Za-z][\w-]{3,})")
@@ -1452,7 +1469,7 @@ def _scan_email(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
             (".example", ".test", ".invalid", ".local", ".localhost")
         ):
             scan.signals["email_placeholder"] += 1
-        elif local.split("+")[0] in lexicon.ROLE_EMAIL_LOCALPARTS:
+        elif local.split("+")[0] in lexicon.ROLE_EMAIL_LOCALPARTS or _ROLE_LOCAL_RE.search(local):
             scan.signals["email_role"] += 1
         elif local in ("user", "username", "name", "firstname.lastname", "john.doe", "jane.doe"):
             scan.signals["email_placeholder"] += 1
@@ -1464,12 +1481,22 @@ def _scan_email(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
             taken.append(pair.span(1))
 
 
+# "eng-team@", "kundenservice@", "meajuda@": a team's or a service's mailbox.
+_ROLE_LOCAL_RE = re.compile(
+    r"(?:^|[._-])team$|^team[._-]|support|service|kontakt|contact|contacto|contato|ajuda|aiuto|hilfe|"
+    r"helpdesk|enquir|inquir|bookings?$|reservations?$|noreply|no-reply|donotreply|newsletter|^hello$|^hola$|"
+    r"^bonjour$|^hallo$|^ciao$|^ola$|^orders?$|^shop$|^store$|^office$|^admin$|^reception$|"
+    r"billing|invoices?$|accounts-?payable|careers|recruiting|press$|presse$|datenschutz|privacy"
+)
+
+
 # "In my novel ...", "in the game ...", "the character's ...": what follows is made up.
 _FICTION_FRAME_RE = re.compile(
     r"\bin\s+(?:my|the|a|our|this)\s+(?:novel|story|short story|screenplay|book|script|game|play|film|"
     r"movie|campaign|comic|fanfic|thriller|mystery|whodunit|sitcom|episode|sketch|"
     r"manuscript|murder mystery|mystery novel|crime novel|sci-fi story|fantasy novel|rpg|d&d|larp)\b|"
-    r"\bcharacter'?s?\b|\bfictional\b|\bprotagonist\b|\bvillain\b|\bantagonist\b",
+    r"\bcharacter'?s?\b|\bfictional\b|\bprotagonist\b|\bvillain\b|\bantagonist\b|\bnpc\b|"
+    r"\bbackstory\b|\bgame design\b|\bworldbuilding\b|\bcharacter sheet\b",
     re.IGNORECASE,
 )
 
@@ -1515,6 +1542,47 @@ def _luhn_prefix(raw: str) -> int:
             if len(digits) <= 19 and luhn_valid(digits) and card_network(digits):
                 return cut
     return 0
+
+
+# "Pedido nº 405-7781123-662", "Auftragsnummer 4829 1177 0035", "tracking 1Z 999 AA1 01 2345
+# 6784": an order's, a parcel's or a booking's number, nobody's phone or card.
+_REFERENCE_RE = re.compile(
+    r"(?:order|pedido|bestellung|bestellnummer|auftragsnummer|auftrag|commande|ordine|encomenda|"
+    r"zamówienie|bestelling|tracking|seguimiento|sendungsnummer|suivi|tracciamento|rastreio|"
+    r"buchungsnummer|booking\s+ref(?:erence)?|reservation|reserva|invoice|rechnung|facture|factura|"
+    r"fattura|ticket|case|claim|parcel|shipment|awb|waybill)"
+    r"(?:\s+(?:no|number|nr|n[º°o]|num|id|#|ref|code))?\.?\s*[:#]?\s*((?:[A-Z]{0,3}[\d][\d -]{5,24}\d))",
+    re.IGNORECASE,
+)
+_UPS_TRACKING_RE = re.compile(r"\b1Z\s?[0-9A-Z]{3}\s?[0-9A-Z]{3}\s?[0-9A-Z]{2}\s?\d{4}\s?\d{4}\b")
+# "Powerball winning numbers: 20 26 32 38 58": a draw, not a phone number.
+_LOTTERY_RE = re.compile(
+    r"lotto|lottery|powerball|euromillions|mega millions|winning numbers|lotería|loterie"
+)
+# EAN/GTIN/UPC barcodes when the text says so.
+_BARCODE_CUE_RE = re.compile(r"\b(?:ean|gtin|upc|barcode|isbn|sku)\b")
+_BARCODE_RE = re.compile(r"(?<![\d-])(\d{12,14})(?![\d-])")
+
+
+def _gtin_valid(digits: str) -> bool:
+    total = sum(int(d) * (3 if k % 2 else 1) for k, d in enumerate(reversed(digits[:-1]), 1))
+    return (10 - total % 10) % 10 == int(digits[-1])
+
+
+def _claim_references(text: str, scan: Scan, lowered: str, taken: list[tuple[int, int]]) -> None:
+    """Claim order, parcel, booking and barcode numbers and lottery draws before the number
+    readers see them: no evidence, no signal, just not a phone or a card."""
+    for m in _REFERENCE_RE.finditer(text):
+        if not _overlaps(taken, *m.span(1)):
+            taken.append(m.span(1))
+    if "1Z" in text:
+        taken.extend(m.span() for m in _UPS_TRACKING_RE.finditer(text))
+    if _LOTTERY_RE.search(lowered):
+        taken.extend(m.span() for m in re.finditer(r"\d{1,2}(?:[ ,-]+\d{1,2}){4,}", text))
+    if _BARCODE_CUE_RE.search(lowered):
+        for m in _BARCODE_RE.finditer(text):
+            if _gtin_valid(m.group(1)) and not _overlaps(taken, *m.span(1)):
+                taken.append(m.span(1))
 
 
 def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits: int) -> None:
@@ -1827,6 +1895,8 @@ def _scan_iban(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
             signals["iban_invalid"] += 1
             continue
         taken.append((start, end))
+        if _organisation_before(scan, start):
+            continue  # "Deutsches Rotes Kreuz e.V., IBAN DE63 ...": an organisation's account
         if candidate in EXAMPLE_IBANS:
             signals["iban_example"] += 1
         else:
@@ -1841,6 +1911,17 @@ def _example_jwt(token: str) -> bool:
     except (ValueError, binascii.Error):
         return False
     return "John Doe" in claims or "Jane Doe" in claims
+
+
+def _organisation_before(scan: Scan, start: int) -> bool:
+    """An organisation's legal form in the 80 characters before, and no person word there."""
+    text = scan.text
+    window = text[max(0, start - 80) : start]
+    if not _COMPANY_FORM_RE.search(window) and _COMPANY_SUFFIXES.isdisjoint(
+        _TOKEN_RE.findall(window.lower())
+    ):
+        return False
+    return _PERSON_WORDS.isdisjoint(_TOKEN_RE.findall(window.lower()))
 
 
 def _scan_keys(text: str, scan: Scan) -> None:
@@ -1909,7 +1990,11 @@ def _scan_high_entropy(text: str, scan: Scan) -> None:
         if _UUID_RE.fullmatch(value):
             scan.signals["uuid"] += 1
             continue
-        if _HEX_RE.fullmatch(value) or _HEX_RE.fullmatch(value.replace("-", "")):
+        if (
+            _HEX_RE.fullmatch(value)
+            or _HEX_RE.fullmatch(value.replace("-", ""))
+            or (value[:2] == "0x" and len(value) == 42 and _HEX_RE.fullmatch(value, 2))
+        ):
             scan.signals["hex_string"] += 1  # "1-65f2a1c3-4e9b0d7a...": a trace id
             continue
         has_upper = any(c.isupper() for c in value)
@@ -2019,8 +2104,31 @@ _COMPANY_SUFFIXES = frozenset(
     {"ltd", "limited", "plc", "llc", "llp", "inc", "corp", "corporation", "gmbh", "sarl", "bv", "srl",
      "pty"}
 )  # fmt: skip
+# Legal forms as companies write them; case matters ("SE" is a company, "se" a Spanish word).
+_COMPANY_FORM_RE = re.compile(
+    r"\b(?:SE|AG|SA|NV|KG|AB|ASA|Oyj|S\.A\.|S\.L\.|B\.V\.|N\.V\.|e\.V\.|eG|GmbH|UG|S\.p\.A\.|S\.r\.l\.)(?!\w)"
+    r"|\bsp\. z o\.o\.|\bs\.r\.o\.|\bLtda\b|\bS\.A\.S\.|\b[A-Z][a-z]+ Co\.(?=[,\s])"
+)
 _PERSON_WORDS = _FIRST_PERSON | _POSSESSIVES | _RELATIONS | frozenset({"he", "she", "they", "him", "them"})
 _PERSON_WORDS_BUT_OURS = _PERSON_WORDS - {"our", "we", "us"}
+# "Rijksmuseum", "Hauptbahnhof", "Stadtbibliothek": a public place in one compound word.
+_PUBLIC_PLACE_ENDINGS = (
+    "museum",
+    "bahnhof",
+    "bibliothek",
+    "kirche",
+    "klinik",
+    "klinikum",
+    "krankenhaus",
+    "rathaus",
+    "universität",
+    "station",
+    "stadion",
+    "theater",
+    "zentrum",
+    "ziekenhuis",
+    "bibliotheek",
+)
 
 
 _PLACEHOLDER_STREET_WORDS = frozenset(
@@ -2038,12 +2146,17 @@ def _public_place_before(scan: Scan, start: int) -> bool:
     """
     text = scan.text
     i = bisect_left(scan.token_starts, start)
-    if not _COMPANY_SUFFIXES.isdisjoint(scan.tokens[max(0, i - 6) : i]):
-        return True  # "Brightlane Ltd, 10 Finsbury Square": the company's address
+    window_start = scan.token_starts[max(0, i - 6)] if i else start
+    if not _COMPANY_SUFFIXES.isdisjoint(scan.tokens[max(0, i - 6) : i]) or _COMPANY_FORM_RE.search(
+        text, window_start, start
+    ):
+        return True  # "Brightlane Ltd, 10 Finsbury Square", "Zalando SE, ...": the company's address
     sentence_start = max(text.rfind(".", 0, start - 1), text.rfind("\n", 0, start), text.rfind("!", 0, start))
     first = bisect_left(scan.token_starts, sentence_start + 1, max(0, i - 10), i)
     before = [token.removesuffix("'s") for token in scan.tokens[first:i]]  # "our bakery's"
-    if _PUBLIC_PLACES.isdisjoint(before):
+    if _PUBLIC_PLACES.isdisjoint(before) and not any(
+        len(token) > 7 and token.endswith(_PUBLIC_PLACE_ENDINGS) for token in before
+    ):
         return False
     if _PERSON_WORDS.isdisjoint(before):
         return True
@@ -2105,7 +2218,12 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
         # "77 Lindenstraße" (as people also write it) puts the number first.
         prev = tokens[i - 1] if i else ""
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
-        if len(prev) > 4 and prev.endswith(_EU_STREET_SUFFIXES):
+        if (
+            len(prev) > 4
+            and prev.endswith(_EU_STREET_SUFFIXES)
+            and (prev not in _EU_STREET_SUFFIXES or (i > 1 and text[scan.token_starts[i - 2]].isupper()))
+        ):
+            # "Platz 45" alone (a seat) is no street; "Potsdamer Platz 1" is.
             start = scan.token_starts[i - 1]
             if text[start : start + 1].isupper() and _EU_NUMBER_RE.match(text, scan.token_end(i - 1)):
                 if _public_place_before(scan, start):
@@ -2220,6 +2338,22 @@ def _add_postcode(scan: Scan, start: int, end: int) -> None:
     scan.add("address", start, end, "postcode", False)
 
 
+def _named_place_before(scan: Scan, start: int) -> bool:
+    """ "the Eiffel Tower (48.8584, ...", "Mount Everest summit 27.98° N": a named place and
+    no person (no first name, person word or possessive) in the clause before."""
+    text = scan.text
+    clause_start = max(text.rfind(".", 0, max(0, start - 1)), text.rfind("\n", 0, start), start - 80)
+    before = text[max(0, clause_start + 1) : start]
+    words = before.split()
+    if "'s" in before or "’s" in before:
+        return False
+    lowered = [w.strip("(),:;\"'").lower() for w in words]
+    if not _PERSON_WORDS.isdisjoint(lowered) or not _FIRST_NAMES.isdisjoint(lowered):
+        return False
+    # A capitalised word that does not open the clause: a proper name.
+    return any(w[:1].isupper() and w.strip("(),:;\"'").isalpha() for w in words[1:])
+
+
 _PLACE_LABEL_RE = re.compile(r"\s*\((?:the\s+)?([A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,4})\)")
 _WHAT_IS_AT_RE = re.compile(r"\bwhat(?:'s|’s|\s+is|\s+was)\s+(?:located\s+)?at\s*$", re.IGNORECASE)
 
@@ -2241,6 +2375,7 @@ def _add_coordinates(scan: Scan, start: int, end: int) -> None:
     if (
         asked
         or labelled
+        or _named_place_before(scan, start)
         or _public_place_before(scan, start)
         or any(sentence_start < s < start for s, _ in landmarks)
     ):
@@ -2305,8 +2440,13 @@ def _scan_money(text: str, scan: Scan) -> list[tuple[int, int]]:
         for m in _anchored(_MONEY_K_RE, text, scan.number_starts):
             if _boundary_before(text, m.start(), ".,$€£") and not _overlaps(found, *m.span()):
                 found.append(m.span())
+    # "$383.3B", "€2.1 billion": an organisation's figures, nobody's pay or balance.
+    found = [span for span in found if not _BILLIONS_AFTER_RE.match(text, span[1])]
     scan.signals["money"] += len(found)
     return found
+
+
+_BILLIONS_AFTER_RE = re.compile(r"\s?(?:b|bn|billion|billions|trillion|tn|mrd|milliards?)\b", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------------
@@ -2399,8 +2539,8 @@ def _scan_labels(
                 elif _DOB_COMPARISON_RE.search(text, pos, m.start(1)):
                     # "whose date_of_birth is before 1990-01-01": a query's bound, nobody's birthday
                     signals["dob_historic"] += 1
-                elif year is not None and year < 1925:
-                    signals["dob_historic"] += 1
+                elif year is not None and (year < 1925 or year > _THIS_YEAR):
+                    signals["dob_historic"] += 1  # long ago, or a made-up future ("born 12.03.2311")
                 elif not _overlaps(taken, *m.span(1)):
                     scan.add("date_of_birth", m.start(1), m.end(1), "dob", True)
                     taken.append(m.span(1))
@@ -2606,7 +2746,7 @@ def _scan_labels(
                 taken.append(m.span(1))
         elif kind == "l:swift":
             m = _SWIFT_VALUE_RE.match(text, pos)
-            if m:
+            if m and not _organisation_before(scan, start):
                 scan.add("bank_account", m.start(1), m.end(1), "swift", False)
         elif kind == "l:birth_year":
             m = _BIRTH_YEAR_VALUE_RE.match(text, pos)
@@ -3516,6 +3656,8 @@ def scan(text: str) -> Scan:
     # Labelled values first: a label says what a number is better than its shape.
     _scan_labels(text, result, labels, taken)
     if n_digits >= 7:
+        _claim_references(text, result, lowered, taken)
+    if n_digits >= 7:
         _scan_numbers(text, result, taken, n_digits)
     nino_starts = [result.token_starts[i] - 3 for i in result.numeric_tokens if len(result.tokens[i]) == 2]
     if n_digits >= 6 and nino_starts:
@@ -3566,7 +3708,7 @@ def scan(text: str) -> Scan:
         for m in _GEBOREN_RE.finditer(text):
             if not _overlaps(taken, *m.span(1)):
                 result.add("date_of_birth", m.start(1), m.end(1), "dob", True)
-    if "my " in lowered and any(word in lowered for word in _RESULT_WORDS):
+    if ("my " in lowered or "your " in lowered) and any(word in lowered for word in _RESULT_WORDS):
         for m in _MY_RESULT_RE.finditer(text):
             result.add("health", m.start(), m.end(), "health_self_statement", True)
     _scan_statements(text, result, lowered, taken)
@@ -3581,6 +3723,16 @@ def scan(text: str) -> Scan:
         _drop_timestamp_phones(result)
     if not _STATISTICS_WORDS.isdisjoint(tokens) or "%" in text:
         _drop_aggregates(result)
+    if result.signals.get("dob"):
+        # "born 12.03.2311": a date not yet come is a story's, not a birth date.
+        _drop_evidence(
+            result,
+            lambda e: (
+                e.kind == "dob"
+                and any(int(y) > _THIS_YEAR for y in _FOUR_DIGITS_RE.findall(text, e.start, e.end))
+            ),
+            "dob_historic",
+        )
     if "__" in text or "[" in text or "{" in text:
         _mark_template(result)
     return result
@@ -3689,6 +3841,40 @@ _CN_RESIDENT_ID_RE = re.compile(
 _PGPASS_RE = re.compile(r"(?<!\S)[\w.*-]+:(?:\d{2,5}|\*):[\w.*-]+:[\w.*@-]+:(\S+)[ \t]*$", re.MULTILINE)
 
 
+# A passport's machine-readable zone: "P<GBRSMITH<<JOHN<<<..." then the number line.
+_MRZ_RE = re.compile(
+    r"\bP[A-Z<][A-Z]{3}[A-Z]+<<[A-Z<]{5,}\s*\n?\s*[A-Z0-9<]{9}\d[A-Z]{3}\d{6}\d[MFX<]\d{6}\d"
+)
+# A line of 12 to 24 lower-case words: a wallet's recovery phrase when the text says "seed".
+_SEED_LINE_RE = re.compile(r"^[ \t]*((?:[a-z]{3,8}[ \t]+){11,23}[a-z]{3,8})[ \t]*$", re.MULTILINE)
+# Poland's NRB: an IBAN without its "PL" (two check digits, 24 digits in groups of four).
+_NRB_RE = re.compile(r"(?<![\d-])\d{2}(?:[ ]?\d{4}){6}(?![\d-])")
+_QUERY_PARAM_RE = re.compile(r"[?&]([A-Za-z_][\w.-]{0,30})=([^&#\s\"'<>]{3,200})")
+_QUERY_SECRET_KEYS = frozenset(
+    {"appid", "api_key", "apikey", "key", "token", "access_token", "auth", "auth_token", "secret",
+     "client_secret", "password", "pass", "pwd", "sig", "signature", "session", "sessionid", "sid"}
+)  # fmt: skip
+_QUERY_PHONE_KEYS = frozenset({"tel", "phone", "mobile", "msisdn", "telefon", "telefono", "cell"})
+_QUERY_EMAIL_KEYS = frozenset({"email", "mail", "e-mail", "user_email", "recipient"})
+
+
+def _scan_query_params(text: str, scan: Scan) -> None:
+    """ "...?appid=8c3f1e9a...", "&tel=%2B48607339120", "?email=ana%40mail.com": values in URLs."""
+    from urllib.parse import unquote_plus
+
+    for m in _QUERY_PARAM_RE.finditer(text):
+        key, raw = m.group(1).lower(), m.group(2)
+        value = unquote_plus(raw)
+        if _looks_placeholder(value) or _overlaps(scan.spans(), *m.span(2)):
+            continue
+        if key in _QUERY_SECRET_KEYS and len(value) >= 16 and _complex_secret(value):
+            scan.add("credential", m.start(2), m.end(2), "api_key", True)
+        elif key in _QUERY_PHONE_KEYS and 8 <= len(_digits(value)) <= 15:
+            scan.add("phone", m.start(2), m.end(2), "phone", True)
+        elif key in _QUERY_EMAIL_KEYS and _EMAIL_RE.fullmatch(value):
+            scan.add("email", m.start(2), m.end(2), "email", True)
+
+
 def _cn_resident_id_valid(value: str) -> bool:
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
     total = sum(int(d) * w for d, w in zip(value[:17], weights, strict=True))
@@ -3739,6 +3925,21 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
             if not _overlaps(scan.spans(), *m.span()) and _cn_resident_id_valid(m.group()):
                 scan.add("government_id", m.start(), m.end(), "gov_id", True)
                 taken.append(m.span())
+    if "<<" in text:
+        for m in _MRZ_RE.finditer(text):
+            scan.add("government_id", m.start(), m.end(), "gov_id", True)
+    if "?" in text and "=" in text and "://" in text:
+        _scan_query_params(text, scan)
+    if any(cue in lowered for cue in ("seed", "mnemonic", "recovery phrase", "secret phrase")):
+        for m in _SEED_LINE_RE.finditer(lowered):
+            words = m.group(1).split()
+            if len(words) in (12, 15, 18, 21, 24) and _NOT_SEED_WORDS.isdisjoint(words):
+                scan.add("credential", m.start(1), m.end(1), "seed_phrase", True)
+    if count_digits(text) >= 26 and ("konta" in lowered or "rachunk" in lowered or "przelew" in lowered):
+        for m in _NRB_RE.finditer(text):
+            digits = _digits(m.group())
+            if not _overlaps(scan.spans(), *m.span()) and iban_valid("PL" + digits):
+                scan.add("bank_account", m.start(), m.end(), "iban", True)
     if text.count(":") >= 4:
         for m in _PGPASS_RE.finditer(text):
             if _complex_secret(m.group(1)) and m.group(1) != "*":
@@ -3787,7 +3988,7 @@ def _drop_public_place_phones(result: Scan) -> None:
             e.kind in _PHONE_KINDS
             and (
                 _public_place_before(result, e.start)
-                or bool(_BUSINESS_LINE_RE.search(text.lower(), max(0, e.start - 25), e.start))
+                or bool(_BUSINESS_LINE_RE.search(_sentence_before(text, e.start, 80).lower()))
             )
             and not _PERSONAL_PHONE_RE.search(text, max(0, e.start - 30), e.end + 12)
         ),
@@ -3795,10 +3996,18 @@ def _drop_public_place_phones(result: Scan) -> None:
     )
 
 
+def _sentence_before(text: str, start: int, width: int) -> str:
+    """Return up to ``width`` characters before ``start``, not reaching back past a sentence end."""
+    window = text[max(0, start - width) : start]
+    cut = max(window.rfind(". "), window.rfind("\n"), window.rfind("! "), window.rfind("? "))
+    return window[cut + 1 :]
+
+
 # "main line 023 9200 0000", "switchboard: ...": an organisation's number by its name.
 _BUSINESS_LINE_RE = re.compile(
     r"main line|main number|switchboard|front desk|enquiries|inquiries line|bookings line|helpline|"
-    r"hotline|reception desk|office line|customer service"
+    r"hotline|reception desk|office line|customer service|service client|servizio clienti|assistenza clienti|"
+    r"atendimento|atención al cliente|kundenservice|kundendienst|klantenservice|obsługa klienta"
 )
 
 
@@ -3853,8 +4062,9 @@ _GEBOREN_RE = re.compile(
 # "My HIV test came back positive", "my biopsy results were abnormal": the writer's own result.
 _RESULT_WORDS = ("positive", "abnormal", "malignant", "cancerous", "reactive", "elevated")
 _MY_RESULT_RE = re.compile(
-    r"\bmy\s+(?:[\w-]+\s+){0,2}?(?:test|tests|results?|biopsy|scan|swab|screening|bloodwork|labs?|"
-    r"smear|mammogram|culture|panel|ultrasound|mri|ct)\s+(?:came\s+back|was|were|is|are|showed|shows|returned)"
+    r"\b(?:my|your)\s+(?:[\w-]+\s+){0,2}?(?:test|tests|results?|biopsy|scan|swab|screening|bloodwork|labs?|"
+    r"smear|mammogram|culture|panel|ultrasound|mri|ct)\s+(?:(?:from|on|of|dated)\s+[\w/.-]+\s+)?"
+    r"(?:came\s+back|was|were|is|are|showed|shows|returned)"
     r"\s+(?:\w+\s+)?(?:positive|abnormal|malignant|cancerous|reactive|elevated)\b",
     re.IGNORECASE,
 )

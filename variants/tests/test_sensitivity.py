@@ -1434,3 +1434,65 @@ def test_statements_without_a_label_before_their_value_are_read(
 )
 def test_look_alikes_that_identify_nobody_give_no_evidence(text: str) -> None:
     assert [(e.kind, text[e.start : e.end]) for e in scan(text).evidence if e.strong] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("SMS : « Votre code de confirmation est 739204 », je le donne ?", "otp", "739204"),
+        ("[18.02.24, 20:11] Heinz: Die PIN für die EC-Karte ist 8352", "pin", "8352"),
+        (
+            "the scanner read:\nP<IRLOCONNELL<<SIOBHAN<MAIRE<<<<<<<<<<<<<<<<\n"
+            "PX44192837IRL8903125F3006148<<<<<<<<<<<<<<04",
+            "gov_id",
+            None,
+        ),
+        ("Przelew, numer konta 86 1020 5558 1111 1841 5236 9874, tytuł: czynsz", "iban", None),
+        ("https://book.example-vet.pl/confirm?name=Ann&tel=%2B48607339120&visit=2024-04-12", "phone", None),
+        (
+            "rate limit? https://api.weather.io/data?q=Leeds&appid=8c3f1e9a7b2d4c6e0f5a9b8d7c6e5f41",
+            "api_key",
+            None,
+        ),
+        (
+            "Hi Tomás, your chlamydia test from 02/03 came back positive, call us",
+            "health_self_statement",
+            None,
+        ),
+        ("Salarié : Karim Benali\nSalaire de base : 2 850,00 €", "money_anchored", "2 850,00"),
+        (
+            "is this a valid seed? I wrote it down:\nlegal winner thank year wave sausage worth useful "
+            "legal winner thank yellow",
+            "seed_phrase",
+            None,
+        ),
+    ],
+)
+def test_values_in_other_shapes_and_languages_are_read(text: str, kind: str, value: str | None) -> None:
+    found = [(e.kind, text[e.start : e.end]) for e in scan(text).evidence]
+    assert any(k == kind and (value is None or v == value) for k, v in found), found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Compute the distance between the Eiffel Tower (48.8584, 2.2945) and the Colosseum",
+        "Mount Everest summit 27.9881° N, 86.9250° E, 8,848.86 m. Convert to DMS.",
+        "BEGIN:VEVENT\nORGANIZER:mailto:eng-team@northwind.io\nEND:VEVENT",
+        "UPS says exception for 1Z 999 AA1 01 2345 6784, what does it mean?",
+        "Apple FY2023: revenue $383.3B, net income $97.0B",
+        "USDT on Ethereum is 0xdAC17F958D2ee523a2206206994597C13D831ec7. How do I read totalSupply?",
+        "Rijksmuseum, Museumstraat 1, 1071 XX Amsterdam. Openingstijden?",
+        "ICE 597 München Hbf 14:28, Wagen 9, Platz 45 reserviert",
+        "NPC Captain Mira Vance, born 12.03.2311 on Europa Station: suggest a backstory",
+        "Powerball winning numbers 2024-03-02: 20 26 32 38 58, PB 3",
+        "Zalando SE, Valeska-Gert-Straße 5, 10243 Berlin, service@zalando.de",
+        "Deutsches Rotes Kreuz e.V., IBAN DE63 3702 0500 0005 0233 07, BIC BFSWDE33XXX",
+        "SKU,EAN\nTSH-BLK-M,4006381333931\nMUG-WHT,5901234123457\ncheck the EAN digits",
+        "Pedido nº 405-7781123-662 enviado, nº seguimiento 3230001284471",
+        "Call Vodafone UK customer services on 191 or 03333 040 191 from any other phone",
+        "Auftragsnummer 4829 1177 0035. Kann ich einen früheren Zug nehmen?",
+    ],
+)
+def test_public_and_made_up_values_in_documents_give_no_evidence(text: str) -> None:
+    assert [(e.kind, text[e.start : e.end]) for e in scan(text).evidence if e.strong] == []
