@@ -1554,13 +1554,23 @@ _REFERENCE_RE = re.compile(
     r"(?:\s+(?:no|number|nr|n[º°o]|num|id|#|ref|code))?\.?\s*[:#]?\s*((?:[A-Z]{0,3}[\d][\d -]{5,24}\d))",
     re.IGNORECASE,
 )
+_REFERENCE_WORDS = frozenset(
+    {"order", "pedido", "bestellung", "bestellnummer", "auftragsnummer", "auftrag", "commande", "ordine",
+     "encomenda", "zamówienie", "bestelling", "tracking", "seguimiento", "sendungsnummer", "suivi",
+     "tracciamento", "rastreio", "buchungsnummer", "booking", "reservation", "reserva", "invoice",
+     "rechnung", "facture", "factura", "fattura", "ticket", "case", "claim", "parcel", "shipment", "awb",
+     "waybill"}
+)  # fmt: skip
 _UPS_TRACKING_RE = re.compile(r"\b1Z\s?[0-9A-Z]{3}\s?[0-9A-Z]{3}\s?[0-9A-Z]{2}\s?\d{4}\s?\d{4}\b")
 # "Powerball winning numbers: 20 26 32 38 58": a draw, not a phone number.
 _LOTTERY_RE = re.compile(
     r"lotto|lottery|powerball|euromillions|mega millions|winning numbers|lotería|loterie"
 )
+_LOTTERY_WORDS = frozenset(
+    {"lotto", "lottery", "powerball", "euromillions", "mega", "winning", "lotería", "loterie"}
+)
 # EAN/GTIN/UPC barcodes when the text says so.
-_BARCODE_CUE_RE = re.compile(r"\b(?:ean|gtin|upc|barcode|isbn|sku)\b")
+_BARCODE_WORDS = frozenset({"ean", "gtin", "upc", "barcode", "isbn", "sku"})
 _BARCODE_RE = re.compile(r"(?<![\d-])(\d{12,14})(?![\d-])")
 
 
@@ -1572,14 +1582,20 @@ def _gtin_valid(digits: str) -> bool:
 def _claim_references(text: str, scan: Scan, lowered: str, taken: list[tuple[int, int]]) -> None:
     """Claim order, parcel, booking and barcode numbers and lottery draws before the number
     readers see them: no evidence, no signal, just not a phone or a card."""
-    for m in _REFERENCE_RE.finditer(text):
+    tokens = scan.tokens
+    starts = (
+        [scan.token_starts[i] for i, token in enumerate(tokens) if token in _REFERENCE_WORDS]
+        if not _REFERENCE_WORDS.isdisjoint(tokens)
+        else []
+    )
+    for m in _anchored(_REFERENCE_RE, text, starts):
         if not _overlaps(taken, *m.span(1)):
             taken.append(m.span(1))
     if "1Z" in text:
         taken.extend(m.span() for m in _UPS_TRACKING_RE.finditer(text))
-    if _LOTTERY_RE.search(lowered):
+    if not _LOTTERY_WORDS.isdisjoint(tokens) and _LOTTERY_RE.search(lowered):
         taken.extend(m.span() for m in re.finditer(r"\d{1,2}(?:[ ,-]+\d{1,2}){4,}", text))
-    if _BARCODE_CUE_RE.search(lowered):
+    if not _BARCODE_WORDS.isdisjoint(tokens):
         for m in _BARCODE_RE.finditer(text):
             if _gtin_valid(m.group(1)) and not _overlaps(taken, *m.span(1)):
                 taken.append(m.span(1))
@@ -3717,7 +3733,7 @@ def scan(text: str) -> Scan:
         _drop_evidence(
             result, lambda e: e.category == "person_name" and _in_fiction(text, e.start), "fiction_name"
         )
-    if result.signals.get("address_public_place") or _BUSINESS_LINE_RE.search(lowered):
+    if result.signals.get("address_public_place") or not _BUSINESS_LINE_WORDS.isdisjoint(tokens):
         _drop_public_place_phones(result)
     if "epoch" in lowered or "timestamp" in lowered or "unix" in lowered:
         _drop_timestamp_phones(result)
@@ -3905,6 +3921,26 @@ _RECOVERY_RE = re.compile(
     r"transplant|fracture|stroke|heart\s+attack|chemo(?:therapy)?|pneumonia|covid|concussion|c-section|"
     r"hysterectomy|appendectomy|mastectomy|bypass|sepsis|burnout|breakdown|miscarriage|radiotherapy)\b"
 )
+_SENT_WORDS = frozenset({"texted", "sent", "emailed", "messaged", "smsed", "sms'd", "gave", "give"})
+_PORT_FIELD_RE = re.compile(r":(?:\d{2,5}|\*):[^\s:]+:")
+_DEBT_WORDS = frozenset({"loan", "loans", "mortgage", "debt", "payment", "heloc", "overdraft", "balance"})
+_RECOVERY_VERBS = ("recovering", "recuperating", "convalescing", "off sick", "signed off")
+_RECOVERY_TOKENS = frozenset({"recovering", "recuperating", "convalescing", "sick", "signed"})
+
+
+def _windows(scan: Scan, token_indexes: list[int], before: int, after: int) -> list[tuple[int, int]]:
+    """Return merged character windows around the given tokens (a regex need not walk the rest)."""
+    windows: list[tuple[int, int]] = []
+    for i in token_indexes:
+        start = max(0, scan.token_starts[i] - before)
+        end = min(len(scan.text), scan.token_end(i) + after)
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], end)
+        else:
+            windows.append((start, end))
+    return windows
+
+
 _TIMESTAMP_BEFORE_RE = re.compile(r"epoch|timestamp|unix|time_t|\bts\b", re.IGNORECASE)
 
 
@@ -3913,14 +3949,20 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
     value, backup codes, the writer's debt, a statement's balance, a recovery, someone's
     medication, a pregnancy scan, a Chinese resident ID, a .pgpass line."""
     numbers = scan.numeric_tokens
-    if _MEDICATION_WORDS.intersection(scan.tokens):
-        for m in _ON_MEDICATION_RE.finditer(text):
+    tokens = scan.tokens
+    medicines = (
+        [i for i, token in enumerate(tokens) if token in _MEDICATION_WORDS]
+        if not _MEDICATION_WORDS.isdisjoint(tokens)
+        else []
+    )
+    for start, end in _windows(scan, medicines, 90, 40):
+        for m in _ON_MEDICATION_RE.finditer(text, start, end):
             scan.add("health", m.start(1), m.end(1), "medication_statement", True)
-    if numbers and ("scan" in lowered or "week" in lowered):
+    if numbers and ("week" in lowered or "wk" in lowered) and ("scan" in lowered or "ultrasound" in lowered):
         for m in _PREGNANCY_SCAN_RE.finditer(text):
             scan.add("health", m.start(), m.end(), "pregnancy_statement", True)
     if len(numbers) and count_digits(text) >= 17:
-        for m in _CN_RESIDENT_ID_RE.finditer(text):
+        for m in _anchored(_CN_RESIDENT_ID_RE, text, scan.number_starts):
             # (The card reader claims every long run it checks, so judge against evidence only.)
             if not _overlaps(scan.spans(), *m.span()) and _cn_resident_id_valid(m.group()):
                 scan.add("government_id", m.start(), m.end(), "gov_id", True)
@@ -3940,17 +3982,22 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
             digits = _digits(m.group())
             if not _overlaps(scan.spans(), *m.span()) and iban_valid("PL" + digits):
                 scan.add("bank_account", m.start(), m.end(), "iban", True)
-    if text.count(":") >= 4:
+    if text.count(":") >= 4 and _PORT_FIELD_RE.search(text):
         for m in _PGPASS_RE.finditer(text):
             if _complex_secret(m.group(1)) and m.group(1) != "*":
                 scan.add("credential", m.start(1), m.end(1), "password", True)
     if numbers and ("code" in lowered or "otp" in lowered or "pin" in scan.tokens):
-        for m in _SENT_CODE_RE.finditer(text):
+        senders = (
+            [scan.token_starts[i] for i, token in enumerate(tokens) if token in _SENT_WORDS]
+            if not _SENT_WORDS.isdisjoint(tokens)
+            else []
+        )
+        for m in _anchored(_SENT_CODE_RE, text, senders):
             nearby = _window(text, m.start(), m.end(), 80)
             if not _overlaps(taken, *m.span(1)) and _CODE_WORDS_RE.search(nearby):
                 scan.add("credential", m.start(1), m.end(1), "otp", True)
                 taken.append(m.span(1))
-        for m in _VALUE_BEFORE_SECRET_RE.finditer(text):
+        for m in _anchored(_VALUE_BEFORE_SECRET_RE, text, scan.number_starts):
             if not _overlaps(taken, *m.span(1)) and m.group(1) not in ("0000", "1234", "123456"):
                 scan.add("credential", m.start(1), m.end(1), "pin", True)
                 taken.append(m.span(1))
@@ -3963,17 +4010,23 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
                 for m in lines:
                     scan.add("credential", m.start(1), m.end(1), "backup_code", True)
                     taken.append(m.span(1))
-    if numbers and ("i " in lowered or "we " in lowered or "i'" in lowered):
-        for m in _MY_DEBT_RE.finditer(text):
-            if not _overlaps(taken, *m.span(1)):
-                scan.add("financial", m.start(1), m.end(1), "debt_statement", True)
-    if numbers and "balance" in lowered:
-        for m in _STATEMENT_BALANCE_RE.finditer(text):
-            if not _overlaps(taken, *m.span(1)) and _digits(m.group(1)).strip("0"):
-                scan.add("financial", m.start(1), m.end(1), "statement_balance", True)
-    if "recover" in lowered or "recuperat" in lowered or " off" in lowered or "convalesc" in lowered:
-        for m in _RECOVERY_RE.finditer(text):
-            scan.add("health", m.start(), m.end(), "health_recovery", True)
+    if numbers and not _DEBT_WORDS.isdisjoint(tokens):
+        debts = [i for i, token in enumerate(tokens) if token in _DEBT_WORDS]
+        for start, end in _windows(scan, debts, 120, 12):
+            for m in _MY_DEBT_RE.finditer(text, start, end):
+                if not _overlaps(taken, *m.span(1)):
+                    scan.add("financial", m.start(1), m.end(1), "debt_statement", True)
+    if numbers and "balance" in tokens:
+        balances = [i for i, token in enumerate(tokens) if token == "balance"]
+        for start, end in _windows(scan, balances, 30, 40):
+            for m in _STATEMENT_BALANCE_RE.finditer(text, start, end):
+                if not _overlaps(taken, *m.span(1)) and _digits(m.group(1)).strip("0"):
+                    scan.add("financial", m.start(1), m.end(1), "statement_balance", True)
+    if any(verb in lowered for verb in _RECOVERY_VERBS):
+        verbs = [i for i, token in enumerate(scan.tokens) if token in _RECOVERY_TOKENS]
+        for start, end in _windows(scan, verbs, 90, 90):
+            for m in _RECOVERY_RE.finditer(text, start, end):
+                scan.add("health", m.start(), m.end(), "health_recovery", True)
 
 
 def _drop_public_place_phones(result: Scan) -> None:
@@ -4003,6 +4056,12 @@ def _sentence_before(text: str, start: int, width: int) -> str:
     return window[cut + 1 :]
 
 
+# The words that open `_BUSINESS_LINE_RE`'s phrases: a cheap test before any regex runs.
+_BUSINESS_LINE_WORDS = frozenset(
+    {"main", "switchboard", "front", "enquiries", "inquiries", "bookings", "helpline", "hotline",
+     "reception", "office", "customer", "service", "servizio", "assistenza", "atendimento", "atención",
+     "kundenservice", "kundendienst", "klantenservice", "obsługa"}
+)  # fmt: skip
 # "main line 023 9200 0000", "switchboard: ...": an organisation's number by its name.
 _BUSINESS_LINE_RE = re.compile(
     r"main line|main number|switchboard|front desk|enquiries|inquiries line|bookings line|helpline|"
