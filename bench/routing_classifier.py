@@ -107,6 +107,15 @@ Data (measurement only, never training):
   numbers, lottery draws, amounts in billions, Ethereum contract addresses, named places'
   coordinates, organisations' IBANs and service lines, team mailboxes, dates in the future).
   Reported as ``routing.probe_r_*``.
+* ``bench/data/probe_s_prompts.jsonl`` (300 rows, the evaluation's five families in equal
+  parts, typos, slang, voice typing, 10% other languages, about 70 traps), written by another
+  author after R's changes and measured blind: precision 0.949, recall 0.867 (session start:
+  0.948, 0.853). Its misses then guided changes (codes read out with spaces, "the code they
+  sent", IMEIs and passwords in scripts without spaces, iPhone UDIDs, Aadhaar in Devanagari,
+  "underwent ... reconstruction", "2 lines on the covid test", blood sugar, conditions and sick
+  notes in German and Portuguese; fiction with a word before its kind, a JWT header alone,
+  keys printed in vendors' documentation, more characters and public figures). Reported as
+  ``routing.probe_s_*``.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
@@ -149,7 +158,7 @@ PROBE = Path(__file__).resolve().parent / "data" / "probe_prompts.jsonl"
 # The labelled probes, keyed as their figures are ("routing.probe_b_precision", ...): the
 # first one, then those written later by other authors, in the order they were written.
 PROBES = {"probe": PROBE} | {
-    f"probe_{letter}": PROBE.with_name(f"probe_{letter}_prompts.jsonl") for letter in "bcdefghijklmnopqr"
+    f"probe_{letter}": PROBE.with_name(f"probe_{letter}_prompts.jsonl") for letter in "bcdefghijklmnopqrs"
 }
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000

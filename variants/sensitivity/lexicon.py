@@ -39,6 +39,8 @@ HEALTH_CONDITIONS: tuple[str, ...] = (
     "ptsd", "ocd", "adhd", "autism", "autistic", "bipolar", "schizophrenia",
     "schizoaffective", "eating disorder", "anorexia", "bulimia", "insomnia", "suicidal",
     "self-harm", "self harm", "burnout", "postpartum", "psychosis", "borderline personality",
+    "cutting myself", "been cutting", "cutting again", "gürtelrose", "anemia ferropriva", "anemia",
+    "anämie", "anémie", "anemia ferropénica",
     "hiv", "aids", "hepatitis", "herpes", "chlamydia", "gonorrhea", "syphilis", "sti",
     "hpv", "covid", "covid-19", "long covid", "flu", "influenza", "shingles", "lyme disease",
     "epilepsy", "seizure", "seizures", "migraine", "migraines", "stroke", "aneurysm",
@@ -98,6 +100,8 @@ SICK_LEAVE_PHRASES: tuple[str, ...] = (
     "doctor's note", "doctors note", "signed off sick", "signed me off", "signed off work",
     "off work sick", "too sick to", "came down with", "come down with", "bedridden",
     "laid up", "throwing up", "food poisoning", "stomach bug", "migraine attack",
+    "krankgeschrieben", "krankschreibung", "arrêt maladie", "baja médica", "de baja", "in malattia",
+    "atestado médico", "zwolnienie lekarskie", "ziekgemeld",
 )
 
 # Medications and medical products; brand and generic names.
@@ -335,6 +339,8 @@ PUBLIC_FIGURES: tuple[str, ...] = (
     "mr bean", "basil fawlty", "david brent", "alan partridge", "rick sanchez", "bojack horseman",
     "kendall roy", "logan roy", "tommy shelby", "jack reacher", "jason bourne", "ethan hunt",
     "bridget jones", "mary poppins", "willy wonka", "dorothy gale", "peter pan", "captain hook",
+    "jean valjean", "javert", "cosette", "fantine", "madame bovary", "anna karenina", "don quixote",
+    "gregor samsa", "ebenezer scrooge", "jane eyre", "heathcliff", "huckleberry finn", "tom sawyer",
     # people whose lives are public news
     "kim kardashian", "kylie jenner", "justin bieber", "selena gomez", "ariana grande",
     "billie eilish", "harry styles", "dua lipa", "bad bunny", "shakira", "jennifer lopez",
@@ -348,6 +354,8 @@ PUBLIC_FIGURES: tuple[str, ...] = (
     "tom brady", "patrick mahomes", "stephen curry", "kobe bryant", "bruce willis",
     "michael j. fox", "michael j fox", "celine dion", "céline dion", "stephen king",
     "j.k. rowling", "jk rowling", "steve irwin", "mr beast", "mrbeast", "pewdiepie",
+    "michael phelps", "demi lovato", "lady di", "magic johnson", "charlie sheen", "val kilmer",
+    "christina applegate", "hailey bieber", "wentworth miller", "stephen fry", "mariah carey",
 )
 
 # Local parts of e-mail addresses that belong to a role or a team rather

@@ -516,7 +516,9 @@ _register("l:mrn", (
     "mrn", "medical record number", "patient id", "patient number", "chart number", "nhc",
     "historia clínica", "n.º de historia", "patientennummer", "numéro de dossier", "cartella clinica",
 ))  # fmt: skip
-_register("l:gov_aadhaar", ("aadhaar", "aadhar", "aadhaar number", "aadhar number", "uidai"))
+_register(
+    "l:gov_aadhaar", ("aadhaar", "aadhar", "aadhaar number", "aadhar number", "uidai", "आधार", "आधार नंबर")
+)
 _register("l:gov_sin", ("sin", "sin number", "social insurance number"))
 _register("l:ssn_ctx", (
     "ssn", "ss", "social security", "social security number", "social", "socsec", "tin",
@@ -561,6 +563,8 @@ _register("l:health_value", (
     "heart rate", "resting heart rate", "spo2", "white count", "wbc", "hemoglobin", "hgb",
     "platelets", "creatinine", "egfr", "ferritin", "vitamin d", "b12", "inr", "sats",
     "blood glucose", "fasting glucose", "sugar level", "sugar levels", "ejection fraction",
+    "sugar", "my sugar", "sugars", "fasting sugar", "hemoglobina", "hämoglobin", "hémoglobine",
+    "glicemia", "glucemia", "blutzucker",
 ))  # fmt: skip
 _register("l:currency", ("usd", "eur", "gbp", "cad", "aud", "chf", "inr", "rs", "jpy", "sek"))
 _register("l:name_intro", (
@@ -908,9 +912,9 @@ _MONEY_LABEL_VALUE_RE = re.compile(
     r"people|times|miles|km|calories|steps|words))"
 )
 _MED_VALUE_RE = re.compile(r"[ \t]+(?:\d+\s?(?:mg|mcg|ml)\s+(?:of\s+)?)?([A-Za-z][\w-]{3,})")
-_OTP_VALUE_RE = re.compile(r"[^\d\n]{0,30}?(?<!\d)(\d{3}[- ]\d{3}|\d{4,8})\b")
+_OTP_VALUE_RE = re.compile(r"[^\d\n]{0,30}?(?<!\d)(\d{3}[- ]\d{3}|\d{4,8}|\d(?:[ ]?-?[ ]?\d){3,7})\b")
 _OTP_TRIGGER_RE = re.compile(
-    r"otp|2fa|mfa|one[- ]time|verif|authenticat|texted|sms|sent me|received|log ?in|sign ?in|"
+    r"otp|2fa|mfa|one[- ]time|verif|authenticat|texted|sms|sent me|they sent|received|log ?in|sign ?in|"
     r"backup|recovery|security|access|confirm|enter|type"
 )
 _OTP_NOT_BEFORE = frozenset(
@@ -1495,6 +1499,8 @@ _FICTION_FRAME_RE = re.compile(
     r"\bin\s+(?:my|the|a|our|this)\s+(?:novel|story|short story|screenplay|book|script|game|play|film|"
     r"movie|campaign|comic|fanfic|thriller|mystery|whodunit|sitcom|episode|sketch|"
     r"manuscript|murder mystery|mystery novel|crime novel|sci-fi story|fantasy novel|rpg|d&d|larp)\b|"
+    # "in the heist film", "in my sci-fi story": one word before a kind of fiction
+    r"\bin\s+(?:my|the|a|our|this)\s+[\w-]+\s+(?:novel|story|screenplay|thriller|film|movie|comic|sitcom)\b|"
     r"\bcharacter'?s?\b|\bfictional\b|\bprotagonist\b|\bvillain\b|\bantagonist\b|\bnpc\b|"
     r"\bbackstory\b|\bgame design\b|\bworldbuilding\b|\bcharacter sheet\b",
     re.IGNORECASE,
@@ -1919,6 +1925,13 @@ def _scan_iban(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
             scan.add("bank_account", start, end, "iban", True)
 
 
+# Keys printed in vendors' documentation for everyone to copy.
+_DOCUMENTED_KEYS = frozenset(
+    {"AKIAIOSFODNN7EXAMPLE", "sk_test_4eC39HqLyjWDarjtT1zdp7dc", "pk_test_TYooMQauvdEDq54NiTphI7jx",
+     "sk_test_BQokikJOvBiI2HlWgH4olfQ2", "pk_test_6pRNASCoBOKtIshFeQd4XMUh"}
+)  # fmt: skip
+
+
 def _example_jwt(token: str) -> bool:
     """Return True for the token documentation shows (its claims name "John Doe")."""
     payload = token.split(".")[1]
@@ -1951,6 +1964,9 @@ def _scan_keys(text: str, scan: Scan) -> None:
             low = value.lower()
             if "xxxx" in low or "your" in low or "example" in low or "....." in value:
                 signals["secret_placeholder"] += 1
+                continue
+            if value in _DOCUMENTED_KEYS:
+                signals["secret_placeholder"] += 1  # the key a vendor's documentation prints
                 continue
             scan.add("credential", m.start(), m.end(), "api_key", True)
             if "_test_" in value:
@@ -1990,6 +2006,14 @@ def _high_entropy_candidates(text: str, scan: Scan) -> Iterator[tuple[int, int, 
                 yield start, offset + m.end(), m.group()
 
 
+def _jwt_header_only(value: str) -> bool:
+    try:
+        decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("utf-8")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return False
+    return '"alg"' in decoded and '"sub"' not in decoded
+
+
 def _scan_high_entropy(text: str, scan: Scan) -> None:
     if not scan.long_chunks:
         return
@@ -2005,6 +2029,11 @@ def _scan_high_entropy(text: str, scan: Scan) -> None:
                 continue
         if _UUID_RE.fullmatch(value):
             scan.signals["uuid"] += 1
+            continue
+        if value.startswith("eyJ") and "." not in value and _jwt_header_only(value):
+            continue  # "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9": a token's header, no claims or key
+        if value in _DOCUMENTED_KEYS or value == "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY":
+            scan.signals["secret_placeholder"] += 1
             continue
         if (
             _HEX_RE.fullmatch(value)
@@ -3728,11 +3757,10 @@ def scan(text: str) -> Scan:
         for m in _MY_RESULT_RE.finditer(text):
             result.add("health", m.start(), m.end(), "health_self_statement", True)
     _scan_statements(text, result, lowered, taken)
-    if result.signals.get("secret_placeholder") and _FICTION_FRAME_RE.search(text):
-        # "In my thriller, ... Detective Ruth Calder's password is ...": a character's name.
-        _drop_evidence(
-            result, lambda e: e.category == "person_name" and _in_fiction(text, e.start), "fiction_name"
-        )
+    if result.evidence and _FICTION_FRAME_RE.search(text):
+        # "In my thriller, ... Detective Ruth Calder's password is ...", "In my sci-fi story,
+        # android KX-449 has serial 00-AB-77": a character's name, numbers and secrets.
+        _drop_evidence(result, lambda e: _in_fiction(text, e.start), "fiction_name")
     if result.signals.get("address_public_place") or not _BUSINESS_LINE_WORDS.isdisjoint(tokens):
         _drop_public_place_phones(result)
     if "epoch" in lowered or "timestamp" in lowered or "unix" in lowered:
@@ -3891,6 +3919,28 @@ def _scan_query_params(text: str, scan: Scan) -> None:
             scan.add("email", m.start(2), m.end(2), "email", True)
 
 
+_IMEI_ANYWHERE_RE = re.compile(r"IMEI\D{0,4}?(\d{15})(?!\d)", re.IGNORECASE)
+# An iPhone's UDID since the XS: eight hex digits, a dash, sixteen more.
+_UDID_RE = re.compile(r"(?<![\w-])[0-9A-F]{8}-[0-9A-F]{16}(?![\w-])")
+_CJK_PASSWORD_RE = re.compile(
+    r"(?:パスワード|密码|密碼|비밀번호)\s*(?:は|是|为|為|는|:|：)?\s*([^\s。、，,；]{4,64})"
+)
+# "claimant Rosa Martínez underwent ACL reconstruction on 4 Feb": someone's operation.
+_UNDERWENT_RE = re.compile(
+    r"\b(?:underwent|undergoing|is\s+undergoing|has\s+undergone)\s+(?:an?\s+|the\s+|his\s+|her\s+)?"
+    r"(?:[\w-]+\s+){0,2}?(?:surgery|operation|reconstruction|replacement|transplant|chemo(?:therapy)?|"
+    r"radiotherapy|dialysis|biopsy|amputation|c-section|hysterectomy|mastectomy|bypass|ablation|"
+    r"angioplasty|treatment|rehab(?:ilitation)?|ivf)\b",
+    re.IGNORECASE,
+)
+# "2 lines on the covid test this morning": a home test read as positive.
+_TWO_LINES_RE = re.compile(
+    r"\b(?:2|two)\s+(?:pink\s+|dark\s+|faint\s+)?lines\s+on\s+(?:the|my|a|her|our)\s+"
+    r"(?:covid|pregnancy|preg|lateral\s+flow|lft|rapid|home)?\s*test\b",
+    re.IGNORECASE,
+)
+
+
 def _cn_resident_id_valid(value: str) -> bool:
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
     total = sum(int(d) * w for d, w in zip(value[:17], weights, strict=True))
@@ -3967,6 +4017,29 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
             if not _overlaps(scan.spans(), *m.span()) and _cn_resident_id_valid(m.group()):
                 scan.add("government_id", m.start(), m.end(), "gov_id", True)
                 taken.append(m.span())
+    if "IMEI" in text or "imei" in lowered:
+        # "我的手机IMEI是862124055771393": no word boundary in scripts written without spaces.
+        for m in _IMEI_ANYWHERE_RE.finditer(text):
+            digits = m.group(1)
+            if (
+                luhn_valid(digits)
+                and digits not in _EXAMPLE_IMEIS
+                and not _overlaps(scan.spans(), *m.span(1))
+            ):
+                scan.add("device_id", m.start(1), m.end(1), "imei", True)
+    if "-" in text and numbers:
+        for m in _UDID_RE.finditer(text):
+            scan.add("device_id", m.start(), m.end(), "serial", True)
+    if "パスワード" in text or "密码" in text or "密碼" in text or "비밀번호" in text:
+        for m in _CJK_PASSWORD_RE.finditer(text):
+            if _complex_secret(m.group(1)) or len(m.group(1)) >= 8:
+                scan.add("credential", m.start(1), m.end(1), "password", True)
+    if "underwent" in lowered or "undergo" in lowered:
+        for m in _UNDERWENT_RE.finditer(text):
+            scan.add("health", m.start(), m.end(), "health_recovery", True)
+    if "lines" in scan.tokens and "test" in scan.tokens:
+        for m in _TWO_LINES_RE.finditer(text):
+            scan.add("health", m.start(), m.end(), "health_self_statement", True)
     if "<<" in text:
         for m in _MRZ_RE.finditer(text):
             scan.add("government_id", m.start(), m.end(), "gov_id", True)

@@ -1496,3 +1496,33 @@ def test_values_in_other_shapes_and_languages_are_read(text: str, kind: str, val
 )
 def test_public_and_made_up_values_in_documents_give_no_evidence(text: str) -> None:
     assert [(e.kind, text[e.start : e.end]) for e in scan(text).evidence if e.strong] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("the code they sent is 551 902 but it says invalid", "otp"),
+        ("verification code: 7 3 0 - 1 8 8, type it in for me", "otp"),
+        ("我的手机IMEI是357114089413569，昨天丢了", "imei"),
+        ("UDID for the ad-hoc build: 00008110-001A2C3E0E91801E", "serial"),
+        ("私のパスワードは sakura_0415 です。", "password"),
+        ("claimant Rosa Martínez underwent ACL reconstruction on 4 Feb", "health_recovery"),
+        ("2 lines on the covid test this morning and i fly tmrw", "health_self_statement"),
+        ("मेरा आधार नंबर 2341 2341 2346 है", "gov_id"),
+    ],
+)
+def test_more_shapes_and_scripts_are_read(text: str, kind: str) -> None:
+    assert kind in [e.kind for e in scan(text).evidence if e.strong]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "In the heist film, the vault code is 7-7-3-1: write the scene",
+        "In my sci-fi story, android KX-449 has serial 00-AB-77 on its neck",
+        "What does the JWT header eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9 decode to?",
+        "Is sk_test_4eC39HqLyjWDarjtT1zdp7dc from the Stripe docs safe in our README?",
+    ],
+)
+def test_fiction_headers_and_documented_keys_give_no_evidence(text: str) -> None:
+    assert [(e.kind, text[e.start : e.end]) for e in scan(text).evidence if e.strong] == []
