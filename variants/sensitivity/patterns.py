@@ -1507,6 +1507,15 @@ _FICTION_FRAME_RE = re.compile(
 )
 
 
+# A word every `_FICTION_FRAME_RE` match holds: a set test before the pattern runs.
+_FICTION_WORDS = frozenset(
+    {"novel", "story", "screenplay", "book", "script", "game", "play", "film", "movie", "campaign",
+     "comic", "fanfic", "thriller", "mystery", "whodunit", "sitcom", "episode", "sketch", "manuscript",
+     "rpg", "larp", "character", "characters", "character's", "fictional", "protagonist",
+     "villain", "antagonist", "npc", "backstory", "design", "worldbuilding", "sheet"}
+)  # fmt: skip
+
+
 def _in_fiction(text: str, start: int) -> bool:
     """Return True when the sentence before ``start`` frames it as fiction."""
     sentence_start = max(text.rfind(".", 0, start - 1), text.rfind("\n", 0, start), start - 120)
@@ -1589,11 +1598,7 @@ def _claim_references(text: str, scan: Scan, lowered: str, taken: list[tuple[int
     """Claim order, parcel, booking and barcode numbers and lottery draws before the number
     readers see them: no evidence, no signal, just not a phone or a card."""
     tokens = scan.tokens
-    starts = (
-        [scan.token_starts[i] for i, token in enumerate(tokens) if token in _REFERENCE_WORDS]
-        if not _REFERENCE_WORDS.isdisjoint(tokens)
-        else []
-    )
+    starts = [scan.token_starts[i] for i in _positions(scan, _REFERENCE_WORDS)]
     for m in _anchored(_REFERENCE_RE, text, starts):
         if not _overlaps(taken, *m.span(1)):
             taken.append(m.span(1))
@@ -2157,22 +2162,9 @@ _COMPANY_FORM_RE = re.compile(
 _PERSON_WORDS = _FIRST_PERSON | _POSSESSIVES | _RELATIONS | frozenset({"he", "she", "they", "him", "them"})
 _PERSON_WORDS_BUT_OURS = _PERSON_WORDS - {"our", "we", "us"}
 # "Rijksmuseum", "Hauptbahnhof", "Stadtbibliothek": a public place in one compound word.
-_PUBLIC_PLACE_ENDINGS = (
-    "museum",
-    "bahnhof",
-    "bibliothek",
-    "kirche",
-    "klinik",
-    "klinikum",
-    "krankenhaus",
-    "rathaus",
-    "universität",
-    "station",
-    "stadion",
-    "theater",
-    "zentrum",
-    "ziekenhuis",
-    "bibliotheek",
+_PUBLIC_COMPOUND_RE = re.compile(
+    r"\w{2,}(?:museum|bahnhof|bibliothek|kirche|klinik|klinikum|krankenhaus|rathaus|universität|"
+    r"station|stadion|theater|zentrum|ziekenhuis|bibliotheek)\b"
 )
 
 
@@ -2192,16 +2184,21 @@ def _public_place_before(scan: Scan, start: int) -> bool:
     text = scan.text
     i = bisect_left(scan.token_starts, start)
     window_start = scan.token_starts[max(0, i - 6)] if i else start
-    if not _COMPANY_SUFFIXES.isdisjoint(scan.tokens[max(0, i - 6) : i]) or _COMPANY_FORM_RE.search(
-        text, window_start, start
+    forms = _company_forms(scan)
+    if not _COMPANY_SUFFIXES.isdisjoint(scan.tokens[max(0, i - 6) : i]) or (
+        forms and any(window_start <= form_end <= start for form_end, _ in forms)
     ):
         return True  # "Brightlane Ltd, 10 Finsbury Square", "Zalando SE, ...": the company's address
-    sentence_start = max(text.rfind(".", 0, start - 1), text.rfind("\n", 0, start), text.rfind("!", 0, start))
+    lo = max(0, start - 160)  # ten tokens back at most: no need to search the whole text
+    sentence_start = max(
+        text.rfind(".", lo, start - 1), text.rfind("\n", lo, start), text.rfind("!", lo, start), lo - 1
+    )
     first = bisect_left(scan.token_starts, sentence_start + 1, max(0, i - 10), i)
-    before = [token.removesuffix("'s") for token in scan.tokens[first:i]]  # "our bakery's"
-    if _PUBLIC_PLACES.isdisjoint(before) and not any(
-        len(token) > 7 and token.endswith(_PUBLIC_PLACE_ENDINGS) for token in before
-    ):
+    before = scan.tokens[first:i]
+    span_start = scan.token_starts[first] if first < i else start
+    if "'" in scan.lowered[span_start:start]:
+        before = [token.removesuffix("'s") for token in before]  # "our bakery's"
+    if _PUBLIC_PLACES.isdisjoint(before) and not _PUBLIC_COMPOUND_RE.search(scan.lowered, span_start, start):
         return False
     if _PERSON_WORDS.isdisjoint(before):
         return True
@@ -2381,6 +2378,15 @@ def _add_postcode(scan: Scan, start: int, end: int) -> None:
         scan.signals["address_public_place"] += 1
         return
     scan.add("address", start, end, "postcode", False)
+
+
+def _company_forms(scan: Scan) -> list[tuple[int, int]]:
+    """The legal forms in the text ("Zalando SE", "Allegro.pl sp. z o.o."), as (end, end), found once."""
+    ends = scan.kind_spans.get("company_form")
+    if ends is None:
+        ends = [(m.end(), m.end()) for m in _COMPANY_FORM_RE.finditer(scan.text)]
+        scan.kind_spans["company_form"] = ends
+    return ends
 
 
 def _named_place_before(scan: Scan, start: int) -> bool:
@@ -3757,7 +3763,7 @@ def scan(text: str) -> Scan:
         for m in _MY_RESULT_RE.finditer(text):
             result.add("health", m.start(), m.end(), "health_self_statement", True)
     _scan_statements(text, result, lowered, taken)
-    if result.evidence and _FICTION_FRAME_RE.search(text):
+    if result.evidence and not _FICTION_WORDS.isdisjoint(tokens):
         # "In my thriller, ... Detective Ruth Calder's password is ...", "In my sci-fi story,
         # android KX-449 has serial 00-AB-77": a character's name, numbers and secrets.
         _drop_evidence(result, lambda e: _in_fiction(text, e.start), "fiction_name")
@@ -3978,6 +3984,17 @@ _RECOVERY_VERBS = ("recovering", "recuperating", "convalescing", "off sick", "si
 _RECOVERY_TOKENS = frozenset({"recovering", "recuperating", "convalescing", "sick", "signed"})
 
 
+_BALANCE_WORD = frozenset({"balance"})
+
+
+def _positions(scan: Scan, words: frozenset[str]) -> list[int]:
+    """Return, in order, the indexes of the tokens that are one of ``words``."""
+    tokens = scan.tokens
+    if words.isdisjoint(tokens):
+        return []
+    return [i for i, token in enumerate(tokens) if token in words]
+
+
 def _windows(scan: Scan, token_indexes: list[int], before: int, after: int) -> list[tuple[int, int]]:
     """Return merged character windows around the given tokens (a regex need not walk the rest)."""
     windows: list[tuple[int, int]] = []
@@ -4000,19 +4017,16 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
     medication, a pregnancy scan, a Chinese resident ID, a .pgpass line."""
     numbers = scan.numeric_tokens
     tokens = scan.tokens
-    medicines = (
-        [i for i, token in enumerate(tokens) if token in _MEDICATION_WORDS]
-        if not _MEDICATION_WORDS.isdisjoint(tokens)
-        else []
-    )
+    medicines = _positions(scan, _MEDICATION_WORDS)
     for start, end in _windows(scan, medicines, 90, 40):
         for m in _ON_MEDICATION_RE.finditer(text, start, end):
             scan.add("health", m.start(1), m.end(1), "medication_statement", True)
     if numbers and ("week" in lowered or "wk" in lowered) and ("scan" in lowered or "ultrasound" in lowered):
         for m in _PREGNANCY_SCAN_RE.finditer(text):
             scan.add("health", m.start(), m.end(), "pregnancy_statement", True)
-    if len(numbers) and count_digits(text) >= 17:
-        for m in _anchored(_CN_RESIDENT_ID_RE, text, scan.number_starts):
+    cn_starts = [scan.token_starts[i] for i in numbers if len(scan.tokens[i]) == 18]
+    if cn_starts:
+        for m in _anchored(_CN_RESIDENT_ID_RE, text, cn_starts):
             # (The card reader claims every long run it checks, so judge against evidence only.)
             if not _overlaps(scan.spans(), *m.span()) and _cn_resident_id_valid(m.group()):
                 scan.add("government_id", m.start(), m.end(), "gov_id", True)
@@ -4027,7 +4041,7 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
                 and not _overlaps(scan.spans(), *m.span(1))
             ):
                 scan.add("device_id", m.start(1), m.end(1), "imei", True)
-    if "-" in text and numbers:
+    if "-" in text and numbers and ("udid" in lowered or "iphone" in lowered or "ipad" in lowered):
         for m in _UDID_RE.finditer(text):
             scan.add("device_id", m.start(), m.end(), "serial", True)
     if "パスワード" in text or "密码" in text or "密碼" in text or "비밀번호" in text:
@@ -4060,11 +4074,7 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
             if _complex_secret(m.group(1)) and m.group(1) != "*":
                 scan.add("credential", m.start(1), m.end(1), "password", True)
     if numbers and ("code" in lowered or "otp" in lowered or "pin" in scan.tokens):
-        senders = (
-            [scan.token_starts[i] for i, token in enumerate(tokens) if token in _SENT_WORDS]
-            if not _SENT_WORDS.isdisjoint(tokens)
-            else []
-        )
+        senders = [scan.token_starts[i] for i in _positions(scan, _SENT_WORDS)]
         for m in _anchored(_SENT_CODE_RE, text, senders):
             nearby = _window(text, m.start(), m.end(), 80)
             if not _overlaps(taken, *m.span(1)) and _CODE_WORDS_RE.search(nearby):
@@ -4084,19 +4094,19 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
                     scan.add("credential", m.start(1), m.end(1), "backup_code", True)
                     taken.append(m.span(1))
     if numbers and not _DEBT_WORDS.isdisjoint(tokens):
-        debts = [i for i, token in enumerate(tokens) if token in _DEBT_WORDS]
+        debts = _positions(scan, _DEBT_WORDS)
         for start, end in _windows(scan, debts, 120, 12):
             for m in _MY_DEBT_RE.finditer(text, start, end):
                 if not _overlaps(taken, *m.span(1)):
                     scan.add("financial", m.start(1), m.end(1), "debt_statement", True)
     if numbers and "balance" in tokens:
-        balances = [i for i, token in enumerate(tokens) if token == "balance"]
+        balances = _positions(scan, _BALANCE_WORD)
         for start, end in _windows(scan, balances, 30, 40):
             for m in _STATEMENT_BALANCE_RE.finditer(text, start, end):
                 if not _overlaps(taken, *m.span(1)) and _digits(m.group(1)).strip("0"):
                     scan.add("financial", m.start(1), m.end(1), "statement_balance", True)
     if any(verb in lowered for verb in _RECOVERY_VERBS):
-        verbs = [i for i, token in enumerate(scan.tokens) if token in _RECOVERY_TOKENS]
+        verbs = _positions(scan, _RECOVERY_TOKENS)
         for start, end in _windows(scan, verbs, 90, 90):
             for m in _RECOVERY_RE.finditer(text, start, end):
                 scan.add("health", m.start(), m.end(), "health_recovery", True)
