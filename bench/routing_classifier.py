@@ -116,6 +116,14 @@ Data (measurement only, never training):
   notes in German and Portuguese; fiction with a word before its kind, a JWT header alone,
   keys printed in vendors' documentation, more characters and public figures). Reported as
   ``routing.probe_s_*``.
+* ``bench/data/probe_t_prompts.jsonl`` (300 rows, 85% English: parents, students, patients,
+  small businesses, developers, voice notes, teenagers; disclosures with no keyword, odd
+  formats, 80 traps), written by another author after S's changes and measured blind:
+  precision 0.939, recall 0.920 (session start: 0.918, 0.900). Its misses then guided changes
+  (addresses written "[at] ... (dot)", door and intercom codes, "my viral load has been
+  undetectable", numbers read out from "oh", "addy", Credit Karma; prices, statistics, example
+  IBANs in other languages, product numbers, "write a mystery story where ..."). Reported as
+  ``routing.probe_t_*``.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
@@ -158,7 +166,7 @@ PROBE = Path(__file__).resolve().parent / "data" / "probe_prompts.jsonl"
 # The labelled probes, keyed as their figures are ("routing.probe_b_precision", ...): the
 # first one, then those written later by other authors, in the order they were written.
 PROBES = {"probe": PROBE} | {
-    f"probe_{letter}": PROBE.with_name(f"probe_{letter}_prompts.jsonl") for letter in "bcdefghijklmnopqrs"
+    f"probe_{letter}": PROBE.with_name(f"probe_{letter}_prompts.jsonl") for letter in "bcdefghijklmnopqrst"
 }
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000

@@ -402,7 +402,7 @@ LANDMARK_ADDRESSES: tuple[str, ...] = (
     "1600 pennsylvania avenue", "10 downing street", "11 downing street", "221b baker street",
     "221 baker street",
     "350 fifth avenue", "1 infinite loop", "1 apple park way", "1600 amphitheatre parkway",
-    "4 privet drive", "742 evergreen terrace", "32 windsor gardens", "12 grimmauld place", "124 conch street",
+    "4 privet drive", "742 evergreen terrace", "32 windsor gardens", "308 negra arroyo lane", "12 grimmauld place", "124 conch street",
     "1 microsoft way", "11 wall street", "30 rockefeller plaza", "1 hacker way",
     "405 lexington avenue", "20 w 34th st", "2 macquarie street", "1 main street",
     "123 main street", "123 main st", "123 fake street",

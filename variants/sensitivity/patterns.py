@@ -555,7 +555,7 @@ _register("l:last4", (
 _register("l:credit_score", (
     "credit score", "fico", "fico score", "credit rating", "schufa", "cibil", "credit scores",
     "my credit", "credit dropped", "credit went", "credit is", "my score", "experian", "equifax",
-    "transunion",
+    "transunion", "credit karma", "creditkarma", "clearscore", "credit sesame",
 ))  # fmt: skip
 _register("l:health_value", (
     "a1c", "hba1c", "blood sugar", "glucose", "blood pressure", "bp", "ldl", "hdl",
@@ -600,6 +600,7 @@ _register("l:address_cue", (
     "send it to", "send them to", "forward mail to", "moved to", "living at", "lives at",
     "reside at", "residing at", "postal address", "street address", "my new address",
     "our address", "his address", "her address", "their address", "mail it to",
+    "addy", "addy is", "my addy", "addr", "addr is",
     "address to", "address as", "address from", "addresses to", "statement sent to",
     "return to", "sent to", "mail to", "update my address", "change my address",
     "correspondence address", "permanent address", "residential address", "new address",
@@ -905,7 +906,8 @@ _ADDRESS_AFTER_CUE_RE = re.compile(
     r"|(?:PSC|Unit|CMR)\s+\d{3,4},?\s+Box\s+\d{3,4}|(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5})"
 )
 _MONEY_LABEL_VALUE_RE = re.compile(
-    r"[ \t]*(?:is|of|was|:|=|about|around|roughly|only|like|me|us|him|her)?[ \t]*"
+    r"[ \t]*(?:is|of|was|:|=|about|around|roughly|only|like|me|us|him|her|"
+    r"(?:going|went|goes|rising|rose|raised|increased|bumped|moving)[ \t]+(?:from|to))?[ \t]*"
     r"(?:about|around|roughly|only|like)?[ \t]*(\$?\d{1,3}(?:,\d{3})+(?:\.\d\d)?|\$?\d{3,7}(?:\.\d\d)?"
     r"|\d{1,3}(?:[.']\d{3})+(?:,\d\d)?|\d{1,3}(?:[ \u00a0\u202f]\d{3})+,\d\d"
     r"|\d{1,3}(?:\.\d{1,2})?\s?(?:k|l|lakhs?|lacs?|cr|crores?))\b(?!\s*(?:%|percent|years?|months?|weeks?|days?|hours?|minutes?|"
@@ -1502,7 +1504,9 @@ _FICTION_FRAME_RE = re.compile(
     # "in the heist film", "in my sci-fi story": one word before a kind of fiction
     r"\bin\s+(?:my|the|a|our|this)\s+[\w-]+\s+(?:novel|story|screenplay|thriller|film|movie|comic|sitcom)\b|"
     r"\bcharacter'?s?\b|\bfictional\b|\bprotagonist\b|\bvillain\b|\bantagonist\b|\bnpc\b|"
-    r"\bbackstory\b|\bgame design\b|\bworldbuilding\b|\bcharacter sheet\b",
+    r"\bbackstory\b|\bgame design\b|\bworldbuilding\b|\bcharacter sheet\b|\bheroine\b|"
+    r"\b(?:write|writing|draft)\s+(?:me\s+)?(?:a|an)\s+(?:[\w-]+\s+)?(?:story|novel|scene|screenplay|tale|"
+    r"short story|fanfic|script|poem)\b|\bmy\s+(?:novel|story|book|screenplay|script|game)(?:'s|’s)",
     re.IGNORECASE,
 )
 
@@ -1512,7 +1516,8 @@ _FICTION_WORDS = frozenset(
     {"novel", "story", "screenplay", "book", "script", "game", "play", "film", "movie", "campaign",
      "comic", "fanfic", "thriller", "mystery", "whodunit", "sitcom", "episode", "sketch", "manuscript",
      "rpg", "larp", "character", "characters", "character's", "fictional", "protagonist",
-     "villain", "antagonist", "npc", "backstory", "design", "worldbuilding", "sheet"}
+     "villain", "antagonist", "npc", "backstory", "design", "worldbuilding", "sheet", "heroine", "tale",
+     "scene", "poem", "novel's", "story's", "book's", "game's"}
 )  # fmt: skip
 
 
@@ -1565,8 +1570,9 @@ _REFERENCE_RE = re.compile(
     r"(?:order|pedido|bestellung|bestellnummer|auftragsnummer|auftrag|commande|ordine|encomenda|"
     r"zamówienie|bestelling|tracking|seguimiento|sendungsnummer|suivi|tracciamento|rastreio|"
     r"buchungsnummer|booking\s+ref(?:erence)?|reservation|reserva|invoice|rechnung|facture|factura|"
-    r"fattura|ticket|case|claim|parcel|shipment|awb|waybill)"
-    r"(?:\s+(?:no|number|nr|n[º°o]|num|id|#|ref|code))?\.?\s*[:#]?\s*((?:[A-Z]{0,3}[\d][\d -]{5,24}\d))",
+    r"fattura|ticket|case|claim|parcel|shipment|awb|waybill|article|artikelnummer|model|part|product|"
+    r"item|sku|catalog(?:ue)?)"
+    r"(?:\s+(?:no|number|nr|n[º°o]|num|id|#|ref|code))?\.?\s*[:#]?\s*((?:[A-Z]{0,3}[\d][\d .-]{5,24}\d))",
     re.IGNORECASE,
 )
 _REFERENCE_WORDS = frozenset(
@@ -1574,7 +1580,8 @@ _REFERENCE_WORDS = frozenset(
      "encomenda", "zamówienie", "bestelling", "tracking", "seguimiento", "sendungsnummer", "suivi",
      "tracciamento", "rastreio", "buchungsnummer", "booking", "reservation", "reserva", "invoice",
      "rechnung", "facture", "factura", "fattura", "ticket", "case", "claim", "parcel", "shipment", "awb",
-     "waybill"}
+     "waybill", "article", "artikelnummer", "model", "part", "product", "item", "sku", "catalog",
+     "catalogue"}
 )  # fmt: skip
 _UPS_TRACKING_RE = re.compile(r"\b1Z\s?[0-9A-Z]{3}\s?[0-9A-Z]{3}\s?[0-9A-Z]{2}\s?\d{4}\s?\d{4}\b")
 # "Powerball winning numbers: 20 26 32 38 58": a draw, not a phone number.
@@ -1820,8 +1827,10 @@ def _spoken_runs(scan: Scan, min_digits: int = 7) -> Iterator[tuple[int, int, st
     tokens = scan.tokens
     i, n = 0, len(tokens)
     while i < n:
-        if tokens[i] not in _DIGIT_WORDS or tokens[i] in ("o", "oh"):
-            i += 1
+        if tokens[i] not in _DIGIT_WORDS or (
+            tokens[i] in ("o", "oh") and not (i + 1 < n and tokens[i + 1] in _DIGIT_WORDS)
+        ):
+            i += 1  # "oh" opens a number only before another digit word ("oh seven eight ...")
             continue
         digits, j, last = [], i, i
         while j < n:
@@ -1924,7 +1933,7 @@ def _scan_iban(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
         taken.append((start, end))
         if _organisation_before(scan, start):
             continue  # "Deutsches Rotes Kreuz e.V., IBAN DE63 ...": an organisation's account
-        if candidate in EXAMPLE_IBANS:
+        if candidate in EXAMPLE_IBANS or _example_nearby(text, start):
             signals["iban_example"] += 1
         else:
             scan.add("bank_account", start, end, "iban", True)
@@ -2491,12 +2500,29 @@ def _scan_money(text: str, scan: Scan) -> list[tuple[int, int]]:
         for m in _anchored(_MONEY_K_RE, text, scan.number_starts):
             if _boundary_before(text, m.start(), ".,$€£") and not _overlaps(found, *m.span()):
                 found.append(m.span())
-    # "$383.3B", "€2.1 billion": an organisation's figures, nobody's pay or balance.
-    found = [span for span in found if not _BILLIONS_AFTER_RE.match(text, span[1])]
+    # "$383.3B", "€2.1 billion": an organisation's figures, nobody's pay or balance; "starts at
+    # $999", "$8.50 a loaf": a price.
+    found = [
+        span
+        for span in found
+        if not _BILLIONS_AFTER_RE.match(text, span[1])
+        and not _PRICE_AFTER_RE.match(text, span[1])
+        and not _PRICE_BEFORE_RE.search(text, max(0, span[0] - 24), span[0])
+    ]
     scan.signals["money"] += len(found)
     return found
 
 
+_PRICE_AFTER_RE = re.compile(
+    r"\s?(?:a|an|per|/|each)\s?(?:loaf|lb|lbs|kg|g|oz|item|unit|piece|dozen|bottle|box|pack|slice|cup|"
+    r"portion|serving|pound|kilo|litre|liter|gallon|ticket|seat)\b|\s?each\b",
+    re.IGNORECASE,
+)
+_PRICE_BEFORE_RE = re.compile(
+    r"(?:starts?\s+at|starting\s+at|priced\s+at|retails?\s+(?:for|at)|msrp|rrp|list\s+price|costs?\s+us|"
+    r"sells?\s+(?:\w+\s+)?(?:at|for))\s*(?:just\s+|only\s+)?$",
+    re.IGNORECASE,
+)
 _BILLIONS_AFTER_RE = re.compile(r"\s?(?:b|bn|billion|billions|trillion|tn|mrd|milliards?)\b", re.IGNORECASE)
 
 
@@ -2828,6 +2854,8 @@ def _scan_labels(
                 m = None  # "ranges from 300 to 850": the scale; "went from 741 to 688" is a score
             if m and _COMPARISON_RE.search(text, pos, m.start(1)):
                 m = None  # "credit_score < 600" in a query: a condition, nobody's score
+            if m and not _STATISTICS_WORDS.isdisjoint(scan.tokens[max(0, i - 4) : i + 8]):
+                m = None  # "the average FICO score in the US is around 715": a statistic
             if m:
                 signals["credit_score_number"] += 1
                 scan._pending_topic.append((i, m.start(1), m.end(1), "credit_score_value"))
@@ -2859,7 +2887,29 @@ def _scan_labels(
 
 def _example_nearby(text: str, position: int) -> bool:
     window = text[max(0, position - 80) : position + 80].lower()
-    return any(cue in window for cue in ("example", "e.g", "default", "sample", "dummy", "test"))
+    return any(cue in window for cue in _EXAMPLE_NEARBY_CUES)
+
+
+_EXAMPLE_NEARBY_CUES = (
+    "example",
+    "e.g",
+    "default",
+    "sample",
+    "dummy",
+    "test",
+    "exemple",
+    "fictif",
+    "fictive",
+    "ejemplo",
+    "ficticio",
+    "beispiel",
+    "fiktiv",
+    "esempio",
+    "fittizio",
+    "exemplo",
+    "fictício",
+    "voorbeeld",
+)
 
 
 _SSN_SHAPE_RE = re.compile(r"\d{3}-\d{2}-\d{4}")
@@ -3925,6 +3975,18 @@ def _scan_query_params(text: str, scan: Scan) -> None:
             scan.add("email", m.start(2), m.end(2), "email", True)
 
 
+# "priya.ramanathan [at] outlook (dot) com": an address written to dodge scrapers.
+_OBFUSCATED_EMAIL_RE = re.compile(
+    r"[a-z0-9._+-]{2,}\s*[\[({]\s*at\s*[\])}]\s*[a-z0-9-]+(?:\s*[\[({]\s*dot\s*[\])}]\s*[a-z0-9-]+)+"
+)
+# "door code 4471#", "le code de l'interphone ... c'est B2719": the way into someone's home.
+_DOOR_CODE_RE = re.compile(
+    r"(?:(?:door|gate|entry|keypad|lockbox|key\s*safe|garage|front\s*door|alarm)[\s-]*code|"
+    r"code\s+de\s+l'interphone|code\s+(?:de\s+la\s+)?porte|digicode|t[üu]rcode|haust[üu]rcode|"
+    r"c[óo]digo\s+(?:del\s+)?portal|codice\s+(?:del\s+)?cancello)"
+    r"[^.\n\d]{0,40}?\b([A-Z]?\d{3,8}[#*]?)(?![\d/:.-])",
+    re.IGNORECASE,
+)
 _IMEI_ANYWHERE_RE = re.compile(r"IMEI\D{0,4}?(\d{15})(?!\d)", re.IGNORECASE)
 # An iPhone's UDID since the XS: eight hex digits, a dash, sixteen more.
 _UDID_RE = re.compile(r"(?<![\w-])[0-9A-F]{8}-[0-9A-F]{16}(?![\w-])")
@@ -4054,6 +4116,13 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
     if "lines" in scan.tokens and "test" in scan.tokens:
         for m in _TWO_LINES_RE.finditer(text):
             scan.add("health", m.start(), m.end(), "health_self_statement", True)
+    if ("[at]" in lowered or "(at)" in lowered or "{at}" in lowered) and "dot" in lowered:
+        for m in _OBFUSCATED_EMAIL_RE.finditer(lowered):
+            scan.add("email", m.start(), m.end(), "email_spoken", True)
+    if "code" in lowered:
+        for m in _DOOR_CODE_RE.finditer(text):
+            if not _overlaps(taken, *m.span(1)):
+                scan.add("credential", m.start(1), m.end(1), "pin", True)
     if "<<" in text:
         for m in _MRZ_RE.finditer(text):
             scan.add("government_id", m.start(), m.end(), "gov_id", True)
@@ -4202,12 +4271,13 @@ _GEBOREN_RE = re.compile(
     re.IGNORECASE,
 )
 # "My HIV test came back positive", "my biopsy results were abnormal": the writer's own result.
-_RESULT_WORDS = ("positive", "abnormal", "malignant", "cancerous", "reactive", "elevated")
+_RESULT_WORDS = ("positive", "abnormal", "malignant", "cancerous", "reactive", "elevated", "undetectable")
 _MY_RESULT_RE = re.compile(
     r"\b(?:my|your)\s+(?:[\w-]+\s+){0,2}?(?:test|tests|results?|biopsy|scan|swab|screening|bloodwork|labs?|"
-    r"smear|mammogram|culture|panel|ultrasound|mri|ct)\s+(?:(?:from|on|of|dated)\s+[\w/.-]+\s+)?"
-    r"(?:came\s+back|was|were|is|are|showed|shows|returned)"
-    r"\s+(?:\w+\s+)?(?:positive|abnormal|malignant|cancerous|reactive|elevated)\b",
+    r"smear|mammogram|culture|panel|ultrasound|mri|ct|viral\s+load|cd4(?:\s+count)?)\s+"
+    r"(?:(?:from|on|of|dated)\s+[\w/.-]+\s+)?"
+    r"(?:came\s+back|was|were|is|are|showed|shows|returned|has\s+been|have\s+been|stays?|stayed)"
+    r"\s+(?:\w+\s+)?(?:positive|abnormal|malignant|cancerous|reactive|elevated|undetectable)\b",
     re.IGNORECASE,
 )
 

@@ -1526,3 +1526,38 @@ def test_more_shapes_and_scripts_are_read(text: str, kind: str) -> None:
 )
 def test_fiction_headers_and_documented_keys_give_no_evidence(text: str) -> None:
     assert [(e.kind, text[e.start : e.end]) for e in scan(text).evidence if e.strong] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("reach me at priya.ramanathan [at] outlook (dot) com for the rota", "email_spoken"),
+        ("Le code de l'interphone chez ma mère c'est B2719", "pin"),
+        ("the door code is 4471# and the spare key is under the mat", "pin"),
+        ("my viral load has been undetectable for two years now", "health_self_statement"),
+        ("my number is oh seven eight three one, four four two, six nine one", "phone_spoken"),
+    ],
+)
+def test_obfuscated_addresses_door_codes_and_results_are_read(text: str, kind: str) -> None:
+    assert kind in [e.kind for e in scan(text).evidence if e.strong]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Exemple d'IBAN fictif dans la doc de ma banque : FR76 3000 6000 0112 3456 7890 189",
+        "IKEA KALLAX article number 702.758.14: what are the dimensions?",
+        "In Breaking Bad Walt's house is 308 Negra Arroyo Lane, Albuquerque",
+        "Write a mystery story where Detective Ana Kovač finds the password 'Moonlight77'",
+        "is gate 214 near security? boarding closes at 0815",
+    ],
+)
+def test_examples_products_and_stories_give_no_evidence(text: str) -> None:
+    assert [(e.kind, text[e.start : e.end]) for e in scan(text).evidence if e.strong] == []
+
+
+def test_a_price_or_a_statistic_is_no_ones_money() -> None:
+    assert scan("The iPhone 16 Pro starts at $999. Is it worth it?").signals["money"] == 0
+    assert scan("we sell sourdough at $8.50 a loaf").signals["money"] == 0
+    assert scan("The average FICO score in the US is around 715").signals["credit_score_number"] == 0
+    assert scan("my take home went from $3,100 to $3,400 a month").signals["money"] >= 1
