@@ -124,6 +124,11 @@ Data (measurement only, never training):
   undetectable", numbers read out from "oh", "addy", Credit Karma; prices, statistics, example
   IBANs in other languages, product numbers, "write a mystery story where ..."). Reported as
   ``routing.probe_t_*``.
+* ``bench/data/probe_u_prompts.jsonl`` (300 rows, one ordinary day of an enterprise gateway:
+  mostly everyday prompts with the disclosures mixed in naturally, 80 traps), written by
+  another author after T's changes and measured blind only: precision 0.973, recall 0.953
+  (session start: 0.959, 0.933). No change was made from its misses: ``routing.probe_u_*``
+  is, with Q, the held-out figure.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
@@ -166,7 +171,7 @@ PROBE = Path(__file__).resolve().parent / "data" / "probe_prompts.jsonl"
 # The labelled probes, keyed as their figures are ("routing.probe_b_precision", ...): the
 # first one, then those written later by other authors, in the order they were written.
 PROBES = {"probe": PROBE} | {
-    f"probe_{letter}": PROBE.with_name(f"probe_{letter}_prompts.jsonl") for letter in "bcdefghijklmnopqrst"
+    f"probe_{letter}": PROBE.with_name(f"probe_{letter}_prompts.jsonl") for letter in "bcdefghijklmnopqrstu"
 }
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000

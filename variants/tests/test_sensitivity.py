@@ -1413,30 +1413,6 @@ def test_statements_without_a_label_before_their_value_are_read(
 
 
 @pytest.mark.parametrize(
-    "text",
-    [
-        "decode the jwt.io example: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
-        "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ."
-        "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
-        "convert epoch 1712345678 to ISO 8601",
-        "SELECT * FROM accounts WHERE credit_score < 580 AND balance > 5000",
-        "stringData:\n  password: CHANGE_ME\n",
-        "In my thriller, Inspector Hana Kovacs's password is 'Blackbird88'. Too easy?",
-        "distance from 48.8584, 2.2945 (Eiffel Tower) to the Louvre?",
-        "Our Berlin office is at Friedrichstraße 68, 10117 Berlin: write visitor directions",
-        "footer: Northwind Ltd, 14 Harbour Road, Leeds LS1 4AB, main line 0113 496 0000",
-        "team salary distribution: median 128k, p25 110k, p75 149k, n=46",
-        "Q1 at the clinic: 41% hypertension, 23% type 2 diabetes across 1,284 patients",
-        "TIN: XX-XXX4417 on the W-9, which box for a single-member LLC?",
-        "Dear [Candidate Name], your salary will be [Amount], starting [Start Date].",
-        "JPMorgan Chase's routing number for ACH is 021000021, same for wires?",
-    ],
-)
-def test_look_alikes_that_identify_nobody_give_no_evidence(text: str) -> None:
-    assert [(e.kind, text[e.start : e.end]) for e in scan(text).evidence if e.strong] == []
-
-
-@pytest.mark.parametrize(
     ("text", "kind", "value"),
     [
         ("SMS : « Votre code de confirmation est 739204 », je le donne ?", "otp", "739204"),
@@ -1473,9 +1449,33 @@ def test_values_in_other_shapes_and_languages_are_read(text: str, kind: str, val
     assert any(k == kind and (value is None or v == value) for k, v in found), found
 
 
+def test_a_price_or_a_statistic_is_no_ones_money() -> None:
+    assert scan("The iPhone 16 Pro starts at $999. Is it worth it?").signals["money"] == 0
+    assert scan("we sell sourdough at $8.50 a loaf").signals["money"] == 0
+    assert scan("The average FICO score in the US is around 715").signals["credit_score_number"] == 0
+    assert scan("my take home went from $3,100 to $3,400 a month").signals["money"] >= 1
+
+
+# Look-alikes that identify nobody, gathered from the probes' traps: documented examples,
+# public and organisations' values, fiction, products, statistics and templates.
 @pytest.mark.parametrize(
     "text",
     [
+        "decode the jwt.io example: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+        "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ."
+        "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+        "convert epoch 1712345678 to ISO 8601",
+        "SELECT * FROM accounts WHERE credit_score < 580 AND balance > 5000",
+        "stringData:\n  password: CHANGE_ME\n",
+        "In my thriller, Inspector Hana Kovacs's password is 'Blackbird88'. Too easy?",
+        "distance from 48.8584, 2.2945 (Eiffel Tower) to the Louvre?",
+        "Our Berlin office is at Friedrichstraße 68, 10117 Berlin: write visitor directions",
+        "footer: Northwind Ltd, 14 Harbour Road, Leeds LS1 4AB, main line 0113 496 0000",
+        "team salary distribution: median 128k, p25 110k, p75 149k, n=46",
+        "Q1 at the clinic: 41% hypertension, 23% type 2 diabetes across 1,284 patients",
+        "TIN: XX-XXX4417 on the W-9, which box for a single-member LLC?",
+        "Dear [Candidate Name], your salary will be [Amount], starting [Start Date].",
+        "JPMorgan Chase's routing number for ACH is 021000021, same for wires?",
         "Compute the distance between the Eiffel Tower (48.8584, 2.2945) and the Colosseum",
         "Mount Everest summit 27.9881° N, 86.9250° E, 8,848.86 m. Convert to DMS.",
         "BEGIN:VEVENT\nORGANIZER:mailto:eng-team@northwind.io\nEND:VEVENT",
@@ -1492,9 +1492,18 @@ def test_values_in_other_shapes_and_languages_are_read(text: str, kind: str, val
         "Pedido nº 405-7781123-662 enviado, nº seguimiento 3230001284471",
         "Call Vodafone UK customer services on 191 or 03333 040 191 from any other phone",
         "Auftragsnummer 4829 1177 0035. Kann ich einen früheren Zug nehmen?",
+        "In the heist film, the vault code is 7-7-3-1: write the scene",
+        "In my sci-fi story, android KX-449 has serial 00-AB-77 on its neck",
+        "What does the JWT header eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9 decode to?",
+        "Is sk_test_4eC39HqLyjWDarjtT1zdp7dc from the Stripe docs safe in our README?",
+        "Exemple d'IBAN fictif dans la doc de ma banque : FR76 3000 6000 0112 3456 7890 189",
+        "IKEA KALLAX article number 702.758.14: what are the dimensions?",
+        "In Breaking Bad Walt's house is 308 Negra Arroyo Lane, Albuquerque",
+        "Write a mystery story where Detective Ana Kovač finds the password 'Moonlight77'",
+        "is gate 214 near security? boarding closes at 0815",
     ],
 )
-def test_public_and_made_up_values_in_documents_give_no_evidence(text: str) -> None:
+def test_look_alikes_that_identify_nobody_give_no_evidence(text: str) -> None:
     assert [(e.kind, text[e.start : e.end]) for e in scan(text).evidence if e.strong] == []
 
 
@@ -1509,28 +1518,6 @@ def test_public_and_made_up_values_in_documents_give_no_evidence(text: str) -> N
         ("claimant Rosa Martínez underwent ACL reconstruction on 4 Feb", "health_recovery"),
         ("2 lines on the covid test this morning and i fly tmrw", "health_self_statement"),
         ("मेरा आधार नंबर 2341 2341 2346 है", "gov_id"),
-    ],
-)
-def test_more_shapes_and_scripts_are_read(text: str, kind: str) -> None:
-    assert kind in [e.kind for e in scan(text).evidence if e.strong]
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "In the heist film, the vault code is 7-7-3-1: write the scene",
-        "In my sci-fi story, android KX-449 has serial 00-AB-77 on its neck",
-        "What does the JWT header eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9 decode to?",
-        "Is sk_test_4eC39HqLyjWDarjtT1zdp7dc from the Stripe docs safe in our README?",
-    ],
-)
-def test_fiction_headers_and_documented_keys_give_no_evidence(text: str) -> None:
-    assert [(e.kind, text[e.start : e.end]) for e in scan(text).evidence if e.strong] == []
-
-
-@pytest.mark.parametrize(
-    ("text", "kind"),
-    [
         ("reach me at priya.ramanathan [at] outlook (dot) com for the rota", "email_spoken"),
         ("Le code de l'interphone chez ma mère c'est B2719", "pin"),
         ("the door code is 4471# and the spare key is under the mat", "pin"),
@@ -1538,26 +1525,5 @@ def test_fiction_headers_and_documented_keys_give_no_evidence(text: str) -> None
         ("my number is oh seven eight three one, four four two, six nine one", "phone_spoken"),
     ],
 )
-def test_obfuscated_addresses_door_codes_and_results_are_read(text: str, kind: str) -> None:
+def test_disclosures_in_other_shapes_and_scripts_are_read(text: str, kind: str) -> None:
     assert kind in [e.kind for e in scan(text).evidence if e.strong]
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Exemple d'IBAN fictif dans la doc de ma banque : FR76 3000 6000 0112 3456 7890 189",
-        "IKEA KALLAX article number 702.758.14: what are the dimensions?",
-        "In Breaking Bad Walt's house is 308 Negra Arroyo Lane, Albuquerque",
-        "Write a mystery story where Detective Ana Kovač finds the password 'Moonlight77'",
-        "is gate 214 near security? boarding closes at 0815",
-    ],
-)
-def test_examples_products_and_stories_give_no_evidence(text: str) -> None:
-    assert [(e.kind, text[e.start : e.end]) for e in scan(text).evidence if e.strong] == []
-
-
-def test_a_price_or_a_statistic_is_no_ones_money() -> None:
-    assert scan("The iPhone 16 Pro starts at $999. Is it worth it?").signals["money"] == 0
-    assert scan("we sell sourdough at $8.50 a loaf").signals["money"] == 0
-    assert scan("The average FICO score in the US is around 715").signals["credit_score_number"] == 0
-    assert scan("my take home went from $3,100 to $3,400 a month").signals["money"] >= 1
