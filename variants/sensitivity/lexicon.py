@@ -159,7 +159,7 @@ HEALTH_CLINICAL: tuple[str, ...] = (
     "haematologist", "orthopedist", "orthopaedic surgeon", "pediatrician", "paediatrician",
     "physiotherapist", "physio", "midwife", "gp", "consultant", "radiologist", "ophthalmologist",
     "allergist", "hepatologist", "ent", "er", "a&e", "urgent care", "pet scan", "echocardiogram",
-    "pathology report", "scan results", "lab work", "labs", "post-op", "pre-op",
+    "pathology report", "scan results", "lab work", "labs", "post-op", "pre-op", "post op", "pre op",
     # clinical documents and findings as other languages write them
     "referto", "ecografia", "ecografía", "diagnosi", "diagnóstico", "diagnostic", "informe de alta",
     "informe médico", "historia clínica", "paciente", "paziente", "exame", "resultado de exame",
@@ -176,7 +176,8 @@ FINANCIAL_TERMS: tuple[str, ...] = (
     "credit card debt", "balance", "balances", "overdraft", "overdrawn", "savings", "checking account", "current account", "bank account", "bank statement",
     "401k", "401(k)", "ira", "roth", "pension", "net worth", "inheritance", "alimony", "child support", "rent", "arrears",
     "behind on", "late payment", "missed payment", "missed payments", "collections",
-    "debt collector", "bankruptcy", "bankrupt", "foreclosure", "repossessed", "repossession",
+    "debt collector", "bankruptcy", "bankrupt", "filed ch 7", "filed chapter 7", "filed ch 13",
+    "filed chapter 13", "filed for bankruptcy", "chapter 7 bankruptcy", "foreclosure", "repossessed", "repossession",
     "eviction", "evicted", "defaulted", "tax return", "tax refund", "taxes owed",
     "irs", "hmrc", "w-2", "w2", "1099", "p60", "payday loan", "interest rate",
     "minimum payment", "credit card bill", "wire transfer", "withdrawal", "unemployed", "unemployment", "laid off",

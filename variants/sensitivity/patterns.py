@@ -661,6 +661,7 @@ _register("l:money_label", (
     "verdiene", "ich verdiene", "je gagne", "gagne", "gano", "guadagno", "ganho", "zarabiam",
     "base", "base pay", "base salary", "net pay", "gross pay", "payslip", "paystub", "pay stub",
     "payslip shows", "currently at", "currently make", "currently earn", "net worth",
+    "netted", "cleared", "took home", "brought home", "bring home", "take-home pay",
     "salaire de base", "salaire net", "salaire brut", "net à payer", "net a payer", "sueldo base",
     "sueldo neto", "sueldo bruto", "stipendio netto", "stipendio lordo", "nettolohn", "bruttolohn",
     "grundgehalt", "auszahlungsbetrag", "salário base", "salário líquido", "wynagrodzenie",
@@ -3894,7 +3895,7 @@ def _mark_template(result: Scan) -> None:
 # "it texted me 482913 but the page says code invalid": a code sent to the writer.
 _SENT_CODE_RE = re.compile(
     r"\b(?:texted|sent|emailed|messaged|sms(?:'?e)?d|gave|give)\s+(?:me|us)\s+(?:(?:a|the|this|my|its)\s+)?"
-    r"(?:(?:code|otp|pin|passcode)\s+)?(?:of\s+|as\s+)?(\d{4,8}|\d{3}[- ]\d{3})(?![\d.,/:-])",
+    r"(?:(?:code|otp|pin|passcode)\s+)?(?:of\s+|as\s+)?(\d{4,8}|\d{3}[- ]\d{3})(?![\d/:-]|[.,]\d)",
     re.IGNORECASE,
 )
 _CODE_WORDS_RE = re.compile(
@@ -3985,6 +3986,19 @@ _DOOR_CODE_RE = re.compile(
     r"code\s+de\s+l'interphone|code\s+(?:de\s+la\s+)?porte|digicode|t[üu]rcode|haust[üu]rcode|"
     r"c[óo]digo\s+(?:del\s+)?portal|codice\s+(?:del\s+)?cancello)"
     r"[^.\n\d]{0,40}?\b([A-Z]?\d{3,8}[#*]?)(?![\d/:.-])",
+    re.IGNORECASE,
+)
+# "The chase text says 813507, type it in quick": the code a text message carries.
+_TEXT_SAYS_RE = re.compile(
+    r"\b(?:text|sms|message|msg|email)\s+(?:says|said|reads|read|has|shows)\s*:?\s*"
+    r"(\d{4,8}|\d{3}[- ]\d{3})(?![\d/:-]|[.,]\d)",
+    re.IGNORECASE,
+)
+# "after they took my gallbladder out", "had her appendix removed": someone's operation.
+_ORGAN_OUT_RE = re.compile(
+    r"\b(?:took|take|taking|had|having|getting|got)\s+(?:my|her|his|their|mum's|mom's|dad's)\s+"
+    r"(?:gallbladder|appendix|tonsils|wisdom teeth|uterus|ovary|ovaries|kidney|spleen|thyroid|prostate|"
+    r"breast|colon|adenoids)\s+(?:out|removed)\b",
     re.IGNORECASE,
 )
 _IMEI_ANYWHERE_RE = re.compile(r"IMEI\D{0,4}?(\d{15})(?!\d)", re.IGNORECASE)
@@ -4123,6 +4137,14 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
         for m in _DOOR_CODE_RE.finditer(text):
             if not _overlaps(taken, *m.span(1)):
                 scan.add("credential", m.start(1), m.end(1), "pin", True)
+    if numbers and ("text" in lowered or "sms" in lowered or "message" in lowered):
+        for m in _TEXT_SAYS_RE.finditer(text):
+            if not _overlaps(taken, *m.span(1)):
+                scan.add("credential", m.start(1), m.end(1), "otp", True)
+                taken.append(m.span(1))
+    if " out" in lowered and ("took" in lowered or "removed" in lowered or "had" in lowered):
+        for m in _ORGAN_OUT_RE.finditer(text):
+            scan.add("health", m.start(), m.end(), "health_recovery", True)
     if "<<" in text:
         for m in _MRZ_RE.finditer(text):
             scan.add("government_id", m.start(), m.end(), "gov_id", True)

@@ -1527,3 +1527,14 @@ def test_look_alikes_that_identify_nobody_give_no_evidence(text: str) -> None:
 )
 def test_disclosures_in_other_shapes_and_scripts_are_read(text: str, kind: str) -> None:
     assert kind in [e.kind for e in scan(text).evidence if e.strong]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("The chase text says 813507, type it in quick before it expires", "otp"),
+        ("post op day 4 after they took my gallbladder out, when can i shower", "health_recovery"),
+    ],
+)
+def test_a_code_in_a_text_and_an_organ_taken_out_are_read(text: str, kind: str) -> None:
+    assert kind in [e.kind for e in scan(text).evidence if e.strong]
