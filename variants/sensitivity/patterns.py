@@ -98,6 +98,8 @@ class Scan:
     # person words, relations, first names, landmarks, public figures, ...).
     kind_positions: dict[str, list[int]] = field(default_factory=dict)
     kind_spans: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    # Where each legal form ("Zalando SE", "Ltda") ends; found on first use (`_company_form_ends`).
+    company_form_ends: list[int] | None = None
 
     def add(self, category: str, start: int, end: int, kind: str, strong: bool) -> None:
         self.evidence.append(Evidence(category, start, end, kind, strong))
@@ -1947,25 +1949,27 @@ _DOCUMENTED_KEYS = frozenset(
 )  # fmt: skip
 
 
+def _b64url_text(segment: str) -> str:
+    """Decode one base64url segment of a JWT to text; "" when it is not one."""
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)).decode("utf-8", "replace")
+    except (ValueError, binascii.Error):
+        return ""
+
+
 def _example_jwt(token: str) -> bool:
     """Return True for the token documentation shows (its claims name "John Doe")."""
-    payload = token.split(".")[1]
-    try:
-        claims = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8", "replace")
-    except (ValueError, binascii.Error):
-        return False
+    claims = _b64url_text(token.split(".")[1])
     return "John Doe" in claims or "Jane Doe" in claims
 
 
 def _organisation_before(scan: Scan, start: int) -> bool:
     """An organisation's legal form in the 80 characters before, and no person word there."""
-    text = scan.text
-    window = text[max(0, start - 80) : start]
-    if not _COMPANY_FORM_RE.search(window) and _COMPANY_SUFFIXES.isdisjoint(
-        _TOKEN_RE.findall(window.lower())
-    ):
+    window = scan.text[max(0, start - 80) : start]
+    words = _TOKEN_RE.findall(window.lower())
+    if not _COMPANY_FORM_RE.search(window) and _COMPANY_SUFFIXES.isdisjoint(words):
         return False
-    return _PERSON_WORDS.isdisjoint(_TOKEN_RE.findall(window.lower()))
+    return _PERSON_WORDS.isdisjoint(words)
 
 
 def _scan_keys(text: str, scan: Scan) -> None:
@@ -2022,10 +2026,7 @@ def _high_entropy_candidates(text: str, scan: Scan) -> Iterator[tuple[int, int, 
 
 
 def _jwt_header_only(value: str) -> bool:
-    try:
-        decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("utf-8")
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return False
+    decoded = _b64url_text(value)
     return '"alg"' in decoded and '"sub"' not in decoded
 
 
@@ -2194,9 +2195,9 @@ def _public_place_before(scan: Scan, start: int) -> bool:
     text = scan.text
     i = bisect_left(scan.token_starts, start)
     window_start = scan.token_starts[max(0, i - 6)] if i else start
-    forms = _company_forms(scan)
+    form_ends = _company_form_ends(scan)
     if not _COMPANY_SUFFIXES.isdisjoint(scan.tokens[max(0, i - 6) : i]) or (
-        forms and any(window_start <= form_end <= start for form_end, _ in forms)
+        form_ends and any(window_start <= end <= start for end in form_ends)
     ):
         return True  # "Brightlane Ltd, 10 Finsbury Square", "Zalando SE, ...": the company's address
     lo = max(0, start - 160)  # ten tokens back at most: no need to search the whole text
@@ -2390,13 +2391,11 @@ def _add_postcode(scan: Scan, start: int, end: int) -> None:
     scan.add("address", start, end, "postcode", False)
 
 
-def _company_forms(scan: Scan) -> list[tuple[int, int]]:
-    """The legal forms in the text ("Zalando SE", "Allegro.pl sp. z o.o."), as (end, end), found once."""
-    ends = scan.kind_spans.get("company_form")
-    if ends is None:
-        ends = [(m.end(), m.end()) for m in _COMPANY_FORM_RE.finditer(scan.text)]
-        scan.kind_spans["company_form"] = ends
-    return ends
+def _company_form_ends(scan: Scan) -> list[int]:
+    """Where the legal forms in the text end ("Zalando SE", "Allegro.pl sp. z o.o."), found once."""
+    if scan.company_form_ends is None:
+        scan.company_form_ends = [m.end() for m in _COMPANY_FORM_RE.finditer(scan.text)]
+    return scan.company_form_ends
 
 
 def _named_place_before(scan: Scan, start: int) -> bool:
@@ -3963,10 +3962,11 @@ def _scan_query_params(text: str, scan: Scan) -> None:
     """ "...?appid=8c3f1e9a...", "&tel=%2B48607339120", "?email=ana%40mail.com": values in URLs."""
     from urllib.parse import unquote_plus
 
+    found = scan.spans()
     for m in _QUERY_PARAM_RE.finditer(text):
         key, raw = m.group(1).lower(), m.group(2)
         value = unquote_plus(raw)
-        if _looks_placeholder(value) or _overlaps(scan.spans(), *m.span(2)):
+        if _looks_placeholder(value) or _overlaps(found, *m.span(2)):
             continue
         if key in _QUERY_SECRET_KEYS and len(value) >= 16 and _complex_secret(value):
             scan.add("credential", m.start(2), m.end(2), "api_key", True)
@@ -4204,22 +4204,15 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
 
 
 def _drop_public_place_phones(result: Scan) -> None:
-    """ "a review for Rosetti's Bakery (2231 NE Alberta St, Portland, (503) 288-4410)": the
-    number of a public place given with it, and no personal word around it."""
-    if any(evidence.category == "person_name" for evidence in result.evidence):
-        return
+    """ "a review for Rosetti's Bakery (2231 NE Alberta St, Portland, (503) 288-4410)", "main
+    line 023 9200 0000": the number of a public place or an organisation's service line."""
     text = result.text
-    _drop_evidence(
+    _drop_business_phones(
         result,
         lambda e: (
-            e.kind in _PHONE_KINDS
-            and (
-                _public_place_before(result, e.start)
-                or bool(_BUSINESS_LINE_RE.search(_sentence_before(text, e.start, 80).lower()))
-            )
-            and not _PERSONAL_PHONE_RE.search(text, max(0, e.start - 30), e.end + 12)
+            _public_place_before(result, e.start)
+            or bool(_BUSINESS_LINE_RE.search(_sentence_before(text, e.start, 80).lower()))
         ),
-        "phone_business",
     )
 
 
@@ -4329,15 +4322,18 @@ def _drop_placeholder_addresses(result: Scan) -> None:
     )
 
 
-def _drop_business_phones(result: Scan) -> None:
-    """Drop phones with no personal word around them, unless a person is named."""
+def _drop_business_phones(result: Scan, also: Callable[[Evidence], bool] = lambda e: True) -> None:
+    """Drop phones with no personal word around them (and for which ``also`` holds), unless a
+    person is named."""
     if any(evidence.category == "person_name" for evidence in result.evidence):
         return  # a named person's number, even in a company's message
     text = result.text
     _drop_evidence(
         result,
         lambda e: (
-            e.kind in _PHONE_KINDS and not _PERSONAL_PHONE_RE.search(text, max(0, e.start - 30), e.end + 12)
+            e.kind in _PHONE_KINDS
+            and also(e)
+            and not _PERSONAL_PHONE_RE.search(text, max(0, e.start - 30), e.end + 12)
         ),
         "phone_business",
     )
