@@ -129,6 +129,30 @@ Data (measurement only, never training):
   another author after T's changes and measured blind only: precision 0.973, recall 0.953
   (session start: 0.959, 0.933). No change was made from its misses: ``routing.probe_u_*``
   is, with Q, the held-out figure.
+* ``bench/data/probe_v_prompts.jsonl`` (300 rows, a work week of an internal gateway: 40% long
+  pastes of 400 to 2,000 characters, emails, tickets, logs, configs, contracts, payslips and
+  clinical letters with one value buried in them or none; 11% other languages), written by
+  another author after U and measured blind: precision 0.864, recall 0.952 (session start:
+  0.859, 0.952). Its misses then guided changes (long organisational documents dense in
+  health, pay and security words about nobody, now also generated for training; a policy's
+  "Minimum credit score 620", the PINs everyone knows, an organisation's sort code and
+  account, business premises, "Property Management" companies, "Employee Assistance
+  Programme" and "Identity team" as no names, a pasted scene after "I'm writing a thriller",
+  a version after "via"). Reported as ``routing.probe_v_*``.
+* ``bench/data/probe_w_prompts.jsonl`` (300 rows, a consumer chat assistant on phones: short,
+  informal, voice dictation, implied disclosures, 12% other languages, half the negatives
+  keyword traps), written by another author with V and measured blind: precision 0.977,
+  recall 0.840 (session start: the same). Its misses then guided changes (cards and IBANs that
+  fail their check digit given as the writer's own, "password, its ...", phones and
+  conditions in Chinese and Japanese, pay per period without a label, conditions in French,
+  Tagalog, Turkish and Arabic, streets in lower case after "vivo en"). Reported as
+  ``routing.probe_w_*``.
+* ``bench/data/probe_x_prompts.jsonl`` (300 rows, the five families in equal parts as an
+  independent judge would build them, developers' device inventories, MDM exports, CI logs,
+  kubeconfigs, non-US identifiers, 14% other languages), written by another author with V
+  and W and measured blind only: precision 0.912, recall 0.900 (session start: the same). No
+  change was made from its misses: ``routing.probe_x_*`` is, with Q and U, the held-out
+  figure.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
@@ -170,8 +194,9 @@ NEGATIVES = Path(__file__).resolve().parent / "data" / "negative_prompts.jsonl"
 PROBE = Path(__file__).resolve().parent / "data" / "probe_prompts.jsonl"
 # The labelled probes, keyed as their figures are ("routing.probe_b_precision", ...): the
 # first one, then those written later by other authors, in the order they were written.
+PROBE_LETTERS = "bcdefghijklmnopqrstuvwx"
 PROBES = {"probe": PROBE} | {
-    f"probe_{letter}": PROBE.with_name(f"probe_{letter}_prompts.jsonl") for letter in "bcdefghijklmnopqrstu"
+    f"probe_{letter}": PROBE.with_name(f"probe_{letter}_prompts.jsonl") for letter in PROBE_LETTERS
 }
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000

@@ -38,7 +38,7 @@ from .patterns import CATEGORIES, Scan, scan
 # value's value judged alone, Indian house numbers and salaries; 20: credit bureaus, euro
 # amounts with the sign after, part and VAT numbers, medicine questions), so artifacts trained
 # before are refused and `make run` retrains one (about twenty seconds).
-FEATURE_VERSION = "sens-features-21"
+FEATURE_VERSION = "sens-features-22"
 
 # N-grams are taken from the first this-many tokens only: the cost of a call
 # stays bounded while patterns still scan the whole (capped) text.
@@ -61,8 +61,8 @@ SIGNAL_FEATURES: tuple[str, ...] = (
     "ssn", "ssn_ctx", "ssn_label", "ssn_invalid", "ssn_example", "itin", "gov_id", "gov_id_invalid",
     "gov_id_placeholder", "gov_label_on_number", "gov_id_unverified", "nino",
     # payment and banking
-    "card", "card_ctx", "card_test", "card_invalid", "luhn_number", "cvv", "card_expiry",
-    "card_last4", "iban", "iban_invalid", "iban_example", "routing", "routing_invalid",
+    "card", "card_ctx", "card_test", "card_invalid", "card_unverified", "luhn_number", "cvv", "card_expiry",
+    "card_last4", "iban", "iban_invalid", "iban_unverified", "iban_example", "routing", "routing_invalid",
     "account_number", "sort_code", "swift",
     # credentials
     "api_key", "api_key_test", "private_key", "jwt", "url_credentials", "password", "login_pair",

@@ -40,7 +40,12 @@ HEALTH_CONDITIONS: tuple[str, ...] = (
     "schizoaffective", "eating disorder", "anorexia", "bulimia", "insomnia", "suicidal",
     "self-harm", "self harm", "burnout", "postpartum", "psychosis", "borderline personality",
     "cutting myself", "been cutting", "cutting again", "gürtelrose", "anemia ferropriva", "anemia",
-    "anämie", "anémie", "anemia ferropénica",
+    "anämie", "anémie", "anemia ferropénica", "épileptique", "epiléptico", "epiléptica",
+    "epilettico", "epilettica", "epileptisch", "brca", "brca1", "brca2", "brca positive",
+    "mononucleosis", "has mono", "got mono", "have mono", "buntis", "hamil", "hamileyim",
+    "şeker hastası", "seker hastasi", "kanser", "depresyon", "سكري", "السكري", "سرطان", "حامل",
+    "اكتئاب", "الربو", "asthmatique", "asmático", "asmática", "diabétique", "diabético",
+    "diabética", "diabetiker", "diabetica", "diabetico",
     "hiv", "aids", "hepatitis", "herpes", "chlamydia", "gonorrhea", "syphilis", "sti",
     "hpv", "covid", "covid-19", "long covid", "flu", "influenza", "shingles", "lyme disease",
     "epilepsy", "seizure", "seizures", "migraine", "migraines", "stroke", "aneurysm",
@@ -142,7 +147,7 @@ HEALTH_MEDICATIONS: tuple[str, ...] = (
 # Clinical measurements and care settings: a value or a visit next to one
 # of these, about someone, is a test result or a care episode.
 HEALTH_CLINICAL: tuple[str, ...] = (
-    "a1c", "hba1c", "blood sugar", "glucose", "blood pressure", "ldl", "hdl",
+    "a1c", "hba1c", "blood sugar", "glucose", "blood pressure", "ldl", "hdl", "hcg",
     "triglycerides", "cholesterol level", "psa", "tsh", "white blood cell", "wbc", "hemoglobin",
     "platelets", "creatinine", "egfr", "viral load", "cd4", "bmi", "blood test", "blood work",
     "bloodwork", "lab results", "test results", "mri", "ct scan", "cat scan", "x-ray", "xray",

@@ -313,7 +313,9 @@ _FIRST_PERSON = frozenset(
      "meinen", "meiner", "ik", "mijn", "meu", "minha",
      "tenho", "ganho", "meri", "mera", "mujhe", "mujhko", "moja", "moje", "mój", "benim",
      # verbs that can only be the writer's: "gano 1.850 euros", "ich verdiene", "je prends"
-     "gano", "debo", "verdiene", "gagne", "guadagno", "prends", "nehme"}
+     "gano", "debo", "verdiene", "gagne", "guadagno", "prends", "nehme",
+     # Tagalog, Indonesian and Malay, Arabic, Turkish
+     "ako", "aking", "saya", "aku", "أنا", "انا", "إني", "اني", "ben"}
 )  # fmt: skip
 _POSSESSIVES = frozenset(
     {"my", "our", "his", "her", "their", "your",
@@ -566,7 +568,7 @@ _register("l:health_value", (
     "platelets", "creatinine", "egfr", "ferritin", "vitamin d", "b12", "inr", "sats",
     "blood glucose", "fasting glucose", "sugar level", "sugar levels", "ejection fraction",
     "sugar", "my sugar", "sugars", "fasting sugar", "hemoglobina", "hämoglobin", "hémoglobine",
-    "glicemia", "glucemia", "blutzucker",
+    "glicemia", "glucemia", "blutzucker", "hcg", "beta hcg", "hcg level", "hcg levels",
 ))  # fmt: skip
 _register("l:currency", ("usd", "eur", "gbp", "cad", "aud", "chf", "inr", "rs", "jpy", "sek"))
 _register("l:name_intro", (
@@ -607,6 +609,10 @@ _register("l:address_cue", (
     "return to", "sent to", "mail to", "update my address", "change my address",
     "correspondence address", "permanent address", "residential address", "new address",
     "your address",
+    "vivo en", "vivimos en", "vivo na", "vivo no", "moro na", "moro no", "moro em", "j'habite",
+    "j'habite au", "j'habite à", "ich wohne in der", "wohne in der", "abito in", "abito a",
+    "i live at", "we live at", "mi dirección es", "mi direccion es", "meine adresse",
+    "mon adresse", "il mio indirizzo", "meu endereço", "mój adres", "moje adres",
 ))  # fmt: skip
 _register("location_cue", (
     "my home", "my house", "my flat", "my apartment", "my place", "my current location",
@@ -664,6 +670,7 @@ _register("l:money_label", (
     "base", "base pay", "base salary", "net pay", "gross pay", "payslip", "paystub", "pay stub",
     "payslip shows", "currently at", "currently make", "currently earn", "net worth",
     "netted", "cleared", "took home", "brought home", "bring home", "take-home pay",
+    "pays me", "pay me", "paying me", "get paid", "gets paid",
     "salaire de base", "salaire net", "salaire brut", "net à payer", "net a payer", "sueldo base",
     "sueldo neto", "sueldo bruto", "stipendio netto", "stipendio lordo", "nettolohn", "bruttolohn",
     "grundgehalt", "auszahlungsbetrag", "salário base", "salário líquido", "wynagrodzenie",
@@ -839,7 +846,8 @@ def _phrase_hits(tokens: list[str]) -> list[tuple[int, int, str]]:
 # Value regexes (anchored after labels, or gated full-text scans)
 
 _NAME_TAIL = (
-    r"(?:[A-Z]\.\s?)?[A-Z][\w'’-]*[a-z][\w'’-]*(?:\s(?:(?:van|von|de|da|di|del|der|le|la|bin|al|ibn|el)\s)?"
+    r"(?:[A-Z]\.[ \t]?)?[A-Z][\w'’-]*[a-z][\w'’-]*"
+    r"(?:[ \t](?:(?:van|von|de|da|di|del|der|le|la|bin|al|ibn|el)[ \t])?"
     r"[A-Z][\w'’.-]*[a-z][\w'’-]*){0,3}"
 )
 _NAME_AFTER_RE = re.compile(r"[ \t]*[,:]?[ \t]+(" + _NAME_TAIL + r")")
@@ -850,7 +858,7 @@ _SIGNOFF_VALUE_RE = re.compile(r"[ \t]*[,.!:-]?[ \t]*\n?[ \t]*(" + _NAME_TAIL + 
 _RELATION_VALUE_RE = re.compile(r"(?:[ \t]*,)?[ \t]+(" + _NAME_TAIL + r")")
 _PASSWORD_VALUE_RE = re.compile(
     r"(?:\s+(?:for|on|to|of|do|da|de|du|del|für|van|voor|von|di|na|dla)\s+(?:[\w.@'-]+\s+){0,3}?[\w.@'-]+)?\s*"
-    r"(?:is\s+now|is\s+still|will\s+be|changed\s+to|set\s+to|reset\s+to|"
+    r"(?:,?\s*it(?:'|’)?s|,?\s*it\s+is|is\s+now|is\s+still|will\s+be|changed\s+to|set\s+to|reset\s+to|"
     r"should\s+be|is|was|=>|:=|->|=|:|to|ist|es|est|é|è|jest|er|är|is\s+nu)\s*[:=]?\s*[\"'`“‘(\[]?([^\s\"'`”’)\]]{3,64})",
     re.IGNORECASE,
 )
@@ -904,8 +912,11 @@ _LOGIN_VALUE_RE = re.compile(
 # "12 Elm Way", a building number before it: "48334 36 rue de Pologne").
 _ADDRESS_AFTER_CUE_RE = re.compile(
     r"[\s:,?-]*(?:(?:it\s+is|it's|is|to|at|as)\s+)?(?:the\s+corner\s+of\s+)?[\s:,-]*("
-    r"\d{1,6}(?:[-/]\d{1,4}){0,3}[A-Za-z]?,?\s+(?:\d{1,5}[A-Za-z]?\s+)?[^\W\d_][\w'’.-]*(?:\s+[\w'’.-]+){0,3}"
-    r"|[A-ZÀ-Ý][\w'’.-]*(?:\s+[\w'’.-]+){0,3}?\s+\d{1,5}[A-Za-z]?\b"
+    r"\d{1,6}(?:[-/]\d{1,4}){0,3}[A-Za-z]?,?[ \t]+(?:\d{1,5}[A-Za-z]?[ \t]+)?"
+    r"[^\W\d_][\w'’.-]*(?:[ \t]+[\w'’.-]+){0,3}"
+    r"|[A-ZÀ-Ý][\w'’.-]*(?:[ \t]+[\w'’.-]+){0,3}?[ \t]+\d{1,5}[A-Za-z]?\b"
+    r"|(?:calle|c/|avenida|avda\.?|rua|rue|via|viale|corso|plaza|paseo|carrer|travessa|alameda|ulica|ul\.)"
+    r"[ \t]+[\w'’.-]+(?:[ \t]+[\w'’.-]+){0,3}?,?[ \t]+(?:n[º°o.][ \t]*)?\d{1,5}[A-Za-z]?\b"
     r"|(?:PSC|Unit|CMR)\s+\d{3,4},?\s+Box\s+\d{3,4}|(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5})"
 )
 _MONEY_LABEL_VALUE_RE = re.compile(
@@ -913,7 +924,8 @@ _MONEY_LABEL_VALUE_RE = re.compile(
     r"(?:going|went|goes|rising|rose|raised|increased|bumped|moving)[ \t]+(?:from|to))?[ \t]*"
     r"(?:about|around|roughly|only|like)?[ \t]*(\$?\d{1,3}(?:,\d{3})+(?:\.\d\d)?|\$?\d{3,7}(?:\.\d\d)?"
     r"|\d{1,3}(?:[.']\d{3})+(?:,\d\d)?|\d{1,3}(?:[ \u00a0\u202f]\d{3})+,\d\d"
-    r"|\d{1,3}(?:\.\d{1,2})?\s?(?:k|l|lakhs?|lacs?|cr|crores?))\b(?!\s*(?:%|percent|years?|months?|weeks?|days?|hours?|minutes?|"
+    r"|\d{1,3}(?:\.\d{1,2})?\s?(?:k|l|lakhs?|lacs?|cr|crores?)|\$?\d{1,3}(?:\.\d\d)?(?=\s?(?:/|an?\s|per\s)\s?(?:hr|hour|h)\b))"
+    r"\b(?!\s*(?:%|percent|years?|months?|weeks?|days?|hours?|minutes?|"
     r"people|times|miles|km|calories|steps|words))"
 )
 _MED_VALUE_RE = re.compile(r"[ \t]+(?:\d+\s?(?:mg|mcg|ml)\s+(?:of\s+)?)?([A-Za-z][\w-]{3,})")
@@ -943,7 +955,7 @@ _IMEI_VALUE_RE = re.compile(r"[^\d\n]{0,30}?(\d{2}[- ]?\d{6}[- ]?\d{6}[- ]?\d{1,
 _SERIAL_VALUE_RE = re.compile(
     r"(?:\s+(?:(?:of|on|for|van|von|de|du|di|do|da)\s+)?(?:my|our|his|her|the|their|mijn|mojej|mojego|"
     r"meiner|meines|mon|ma|mi|meu|minha|mio|mia)\s+(?:[\w'-]+\s+){0,3}?(?=(?:is|ist|est|es|é|è|to)\b|:))?"
-    r"\s*(?:is|was|ist|est|es|é|è|to|:|#|=|-|no\.?|number)?\s*[:#]?\s*[\"']?"
+    r"\s*(?:,?\s*it(?:'|’)?s|is|was|ist|est|es|é|è|to|:|#|=|-|no\.?|number)?\s*[:#]?\s*[\"']?"
     r"(\d{2,6}(?:[ .]\d{2,6}){2,5}(?![\d.]|,\d)|[A-Za-z0-9][A-Za-z0-9-]{5,40})\b",
     re.IGNORECASE,
 )
@@ -1141,7 +1153,7 @@ _DATE_SHAPE_RE = re.compile(
 _CARD_RE = re.compile(r"\d(?:(?: ?[ -]|\.(?=\d{4}(?:\.|\D|$)))?\d){11,18}(?![\w-]|\.\d|,\d{1,3}(?![\d.]))")
 _CONTEXT_CARD_RE = re.compile(
     r"card|visa|master|amex|american express|discover|credit|debit|\bcc\b|ccn|\bpan\b|cvv|"
-    r"cvc|expir|\bexp\b|payment|\bpay|charge|billing"
+    r"cvc|expir|\bexp\b|payment|\bpay|charge|billing|karte|carte|tarjeta|cart[ãa]o|卡"
 )
 # After "ssn" or "social": nine digits however the phone grouped them ("53622 8146").
 _SSN_LOOSE_VALUE_RE = re.compile(
@@ -1514,6 +1526,15 @@ _FICTION_FRAME_RE = re.compile(
 )
 
 
+# A preface that says the text pasted after it is the writer's own fiction: "I'm writing a
+# thriller for NaNoWriMo", "punch up the dialogue in this scene from my screenplay".
+_FICTION_PREFACE_RE = re.compile(
+    r"\b(?:i'?m|i\s+am|we'?re|currently)\s+(?:writing|drafting|working\s+on)\s+(?:a|an|my|our)\s+"
+    r"(?:[\w-]+\s+){0,2}?(?:novel|story|thriller|screenplay|script|mystery|fanfic)\b"
+    r"|\b(?:from|of|in)\s+(?:my|our)\s+(?:[\w-]+\s+)?(?:novel|thriller|screenplay|script|manuscript|"
+    r"short\s+story|fanfic|sitcom)\b",
+    re.IGNORECASE,
+)
 # A word every `_FICTION_FRAME_RE` match holds: a set test before the pattern runs.
 _FICTION_WORDS = frozenset(
     {"novel", "story", "screenplay", "book", "script", "game", "play", "film", "movie", "campaign",
@@ -1655,10 +1676,12 @@ def _scan_numbers(text: str, scan: Scan, taken: list[tuple[int, int]], n_digits:
                 signals["card_invalid"] += 1
                 continue
             if not luhn_valid(digits):
+                if card_context and len(digits) >= 15 and _disclosed_unchecked(scan, start, end):
+                    # "card 4532 7781 0093 2246 exp 08/27 keeps getting declined": a mistyped
+                    # card is still the writer's card; weaker than one that passes Luhn.
+                    scan.add("payment_card", start, end, "card_unverified", False)
                 # Count a failed check only for numbers that look like cards.
-                if len(digits) in (15, 16) and (
-                    " " in raw or "-" in raw or _CONTEXT_CARD_RE.search(_window(text, start, end))
-                ):
+                elif len(digits) in (15, 16) and (" " in raw or "-" in raw or card_context):
                     signals["card_invalid"] += 1
                 continue
             if digits in TEST_CARD_NUMBERS:
@@ -1889,6 +1912,12 @@ def _scan_spoken(text: str, scan: Scan) -> None:
         if 13 <= len(digits) <= 19 and luhn_valid(digits) and card_network(digits):
             scan.add("payment_card", start, end, "card_spoken", True)
         elif (
+            15 <= len(digits) <= 16
+            and _CONTEXT_CARD_RE.search(window)
+            and _disclosed_unchecked(scan, start, end)
+        ):
+            scan.add("payment_card", start, end, "card_unverified", False)
+        elif (
             len(digits) == 9
             and _CONTEXT_SSN_RE.search(window)
             and ssn_valid(digits[:3], digits[3:5], digits[5:])
@@ -1931,7 +1960,17 @@ def _scan_iban(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
             continue
         candidate = compact[:expected]
         if not iban_valid(candidate):
-            signals["iban_invalid"] += 1
+            if (
+                _IBAN_LABEL_RE.search(scan.lowered, max(0, start - 40), start)
+                and _disclosed_unchecked(scan, start, end)
+                and not _organisation_before(scan, start)
+            ):
+                # "meine IBAN ist DE72 4306 ...": a labelled account the writer gives as theirs,
+                # with a check digit mistyped.
+                taken.append((start, end))
+                scan.add("bank_account", start, end, "iban_unverified", False)
+            else:
+                signals["iban_invalid"] += 1
             continue
         taken.append((start, end))
         if _organisation_before(scan, start):
@@ -1969,7 +2008,7 @@ def _organisation_before(scan: Scan, start: int) -> bool:
     words = _TOKEN_RE.findall(window.lower())
     if not _COMPANY_FORM_RE.search(window) and _COMPANY_SUFFIXES.isdisjoint(words):
         return False
-    return _PERSON_WORDS.isdisjoint(words)
+    return _PERSON_WORDS_BUT_ORGANISATIONS.isdisjoint(words)
 
 
 def _scan_keys(text: str, scan: Scan) -> None:
@@ -2159,11 +2198,12 @@ _PUBLIC_PLACES = frozenset(
      "tower", "building", "office", "offices", "company", "inc", "ltd", "llc", "corp", "plc",
      "corporation", "gmbh", "limited", "cardiology", "dental", "dentistry", "surgery", "practice",
      "registered", "reception", "headoffice", "footer", "handbook", "vendor",
-     "supplier"}
+     "supplier", "warehouse", "factory", "depot", "showroom", "workshop", "estate", "plant", "management",
+     "realty", "holdings", "associates"}
 )  # fmt: skip
 _COMPANY_SUFFIXES = frozenset(
     {"ltd", "limited", "plc", "llc", "llp", "inc", "corp", "corporation", "gmbh", "sarl", "bv", "srl",
-     "pty"}
+     "pty", "management", "realty", "holdings", "associates"}
 )  # fmt: skip
 # Legal forms as companies write them; case matters ("SE" is a company, "se" a Spanish word).
 _COMPANY_FORM_RE = re.compile(
@@ -2172,6 +2212,8 @@ _COMPANY_FORM_RE = re.compile(
 )
 _PERSON_WORDS = _FIRST_PERSON | _POSSESSIVES | _RELATIONS | frozenset({"he", "she", "they", "him", "them"})
 _PERSON_WORDS_BUT_OURS = _PERSON_WORDS - {"our", "we", "us"}
+# "Acme Supplies Ltd, their bank details": words an organisation is referred to by as well.
+_PERSON_WORDS_BUT_ORGANISATIONS = _PERSON_WORDS_BUT_OURS - {"their", "they", "them"}
 # "Rijksmuseum", "Hauptbahnhof", "Stadtbibliothek": a public place in one compound word.
 _PUBLIC_COMPOUND_RE = re.compile(
     r"\w{2,}(?:museum|bahnhof|bibliothek|kirche|klinik|klinikum|krankenhaus|rathaus|universität|"
@@ -2558,7 +2600,7 @@ def _scan_labels(
         start = starts[i]
         if kind == "l:name_field":
             m = _NAME_FIELD_VALUE_RE.match(text, pos)
-            if m and _name_ok(m.group(1), lower_ok=True):
+            if m and _name_ok(m.group(1), lower_ok=True) and not _TEAM_AFTER_RE.match(text, m.end(1)):
                 scan._pending_names.append((m.start(1), m.end(1), "name_field"))
         elif kind == "l:name_intro":
             if tokens[i] == "im" and not _GERMAN_MARKERS.isdisjoint(tokens):
@@ -2585,6 +2627,8 @@ def _scan_labels(
                     end1 = text.rindex(words[-1], start1, end1)
                     end1 = len(text[:end1].rstrip())
                     words.pop()
+                if len(words) > 1 and words[1].lower().strip(".,") in _MONTH_TOKENS:
+                    continue  # "moved to 22 Aug": a date
                 if not any(w.lower().strip(".,") in _STREET_STOP for w in words[:-1]):
                     scan._pending_address.append((start1, end1))
         elif kind == "l:title":
@@ -2594,6 +2638,8 @@ def _scan_labels(
                     scan._pending_names.append((m.start(1), m.end(1), "name_title"))
         elif kind == "l:romance_street":
             m = _ROMANCE_VALUE_RE.match(text, start)
+            if m and m.group(1) and _VERSION_TAIL_RE.match(text, m.end(1)):
+                continue  # "SSO via SCIM 2.0": a version, not a house number
             if m and (m.group(1) or (i > 0 and tokens[i - 1].isdigit())):
                 begin = scan.token_starts[i - 1] if not m.group(1) else start
                 if _public_place_before(scan, begin):
@@ -2710,7 +2756,9 @@ def _scan_labels(
             m = _PIN_VALUE_RE.match(text, pos)
             if m and not _overlaps(taken, *m.span(1)):
                 value = m.group(1)
-                if value in ("0000", "1234", "12345", "123456") and _example_nearby(text, pos):
+                if value in _COMMON_PINS and (_example_nearby(text, pos) or _PERSON_WORDS.isdisjoint(tokens)):
+                    # "is PIN 0000 or 1234 more commonly guessed?": the PINs everyone knows,
+                    # and nobody's in particular
                     signals["secret_placeholder"] += 1
                 else:
                     scan.add("credential", m.start(1), m.end(1), "pin", True)
@@ -2856,6 +2904,8 @@ def _scan_labels(
                 m = None  # "credit_score < 600" in a query: a condition, nobody's score
             if m and not _STATISTICS_WORDS.isdisjoint(scan.tokens[max(0, i - 4) : i + 8]):
                 m = None  # "the average FICO score in the US is around 715": a statistic
+            if m and not _THRESHOLD_WORDS.isdisjoint(scan.tokens[max(0, i - 3) : i]):
+                m = None  # "Minimum credit score 620 for standard products": a lender's rule
             if m:
                 signals["credit_score_number"] += 1
                 scan._pending_topic.append((i, m.start(1), m.end(1), "credit_score_value"))
@@ -2883,6 +2933,24 @@ def _scan_labels(
             m = _SIGNOFF_VALUE_RE.match(text, pos)
             if m and _name_ok(m.group(1)):
                 scan._pending_names.append((m.start(1), m.end(1), "name_signoff"))
+
+
+# Words that make a number that fails its checksum a question about the number rather than
+# someone's own: "is 4532 ... a valid card?", "generate a fake IBAN".
+_CHECKSUM_TRAP_CUES = (
+    "valid", "luhn", "checksum", "check digit", "fake", "generat", "made up", "made-up", "random",
+    "bogus", "fails", "format", "regex", "prüfziffer", "ungültig", "inválid", "invalide",
+)  # fmt: skip
+# An IBAN's own label or an account word in the 40 characters before it.
+_IBAN_LABEL_RE = re.compile(
+    r"iban|account|acct|konto|compte|cuenta|conto|rekening|rachunek|bank|refund|pay|send|transfer"
+)
+
+
+def _disclosed_unchecked(scan: Scan, start: int, end: int) -> bool:
+    """Whether a value failing its checksum reads as someone's own rather than as a trap."""
+    lowered = scan.lowered
+    return not any(cue in lowered for cue in _CHECKSUM_TRAP_CUES) and not _example_nearby(scan.text, start)
 
 
 def _example_nearby(text: str, position: int) -> bool:
@@ -2953,6 +3021,28 @@ def _read_government_id(text: str, scan: Scan, kind: str, pos: int, taken: list[
     scan.add("government_id", start, end, "gov_id", True)
 
 
+# Words that make a capitalised phrase an organisation's part or programme.
+_INSTITUTION_WORDS = frozenset(
+    {"team", "teams", "programme", "program", "assistance", "department", "dept", "services",
+     "committee", "board", "desk", "fund", "foundation", "scheme", "council", "agency", "helpline",
+     "hotline", "portal", "initiative", "taskforce", "squad", "division", "office", "centre", "center"}
+)  # fmt: skip
+# "Owner: Identity team": the word after a name field's value names a team.
+_TEAM_AFTER_RE = re.compile(
+    r"[ \t]+(?:team|squad|department|dept|group|division|office|desk)\b", re.IGNORECASE
+)
+# "2.0" after a number: a version.
+_VERSION_TAIL_RE = re.compile(r"[.,-]\d")
+
+
+# The PINs people are warned about, by name.
+_COMMON_PINS = frozenset({"0000", "1111", "1234", "12345", "123456", "1212", "4321", "2580", "9999", "6969"})
+# Words before a figure's label that make the figure a rule's bound ("minimum credit score 620").
+_THRESHOLD_WORDS = frozenset(
+    {"minimum", "min", "maximum", "max", "required", "threshold", "cutoff", "qualifying"}
+)
+
+
 def _name_ok(candidate: str, lower_ok: bool = False) -> bool:
     words = candidate.split()
     if words and len(words[0]) == 2 and words[0].endswith("."):
@@ -2964,6 +3054,8 @@ def _name_ok(candidate: str, lower_ok: bool = False) -> bool:
         return False
     if words[-1].lower().strip(".,").removesuffix("'s").removesuffix("’s") in _COMPANY_SUFFIXES:
         return False  # "Acme Corp's billing department": a company
+    if not _INSTITUTION_WORDS.isdisjoint(word.lower().strip(".,") for word in words):
+        return False  # "Employee Assistance Programme", "Identity Team": a body, not a person
     if candidate[:1].islower():
         # lower case: a known first name that is no common word ("may", "will", "grace")
         return lower_ok and first in _FIRST_NAMES and first not in _COMMON
@@ -2972,7 +3064,7 @@ def _name_ok(candidate: str, lower_ok: bool = False) -> bool:
 
 def _read_name(text: str, scan: Scan, i: int, pos: int, kind: str, allow_lower: bool) -> None:
     m = _NAME_AFTER_RE.match(text, pos)
-    if m and _name_ok(m.group(1)):
+    if m and _name_ok(m.group(1)) and not _TEAM_AFTER_RE.match(text, m.end(1)):
         scan._pending_names.append((m.start(1), m.end(1), kind))
         return
     if allow_lower:
@@ -3086,11 +3178,16 @@ def _scan_name_affiliations(text: str, scan: Scan, found: list[tuple[int, int, s
         _name_affiliations_in(text, begin, end, found)
 
 
+_CITY_STATE_AFTER_RE = re.compile(r",?[ \t]+[A-Z]{2}[ \t]+\d{5}\b")
+
+
 def _name_affiliations_in(text: str, begin: int, end: int, found: list[tuple[int, int, str]]) -> None:
     for m in _CAPITALISED_PAIR_RE.finditer(text, begin, end):
         first, last = m.group(1).lower(), m.group(2).lower()
         if first in _NAME_STOP or last in _NAME_STOP or last in _STREET_SUFFIXES or first in _MONTH_TOKENS:
             continue
+        if _CITY_STATE_AFTER_RE.match(text, m.end()):
+            continue  # "500 Howard Street, San Francisco, CA 94105": a city
         after = text[m.end() : m.end() + _AFFILIATION_REACH]
         # "Bethany Crowe? she worked under me at ...": the next sentence is about her
         skip = 1 if after[:1] in ".!?" else 0
@@ -3133,7 +3230,14 @@ _IMPLIED_SELF = frozenset(
      "relapsed", "woke", "feeling", "felt", "post-op", "postop", "starting", "stopped", "quit",
      "switched", "upped", "went", "broke", "owed", "borrowed", "waiting", "scheduled", "booked"}
 )  # fmt: skip
-_IMPLIED_OPENERS = _IMPLIED_SELF | _RELATIONS
+# Relation words that open a sentence about people in general ("Parents should contact the
+# office", "Doctor's notes are required") rather than about someone's own relative.
+_GENERIC_OPENERS = frozenset(
+    {"parents", "kids", "children", "hijos", "doctor", "nurse", "teacher", "manager", "boss",
+     "landlord", "customer", "client", "employer", "caregiver"}
+)  # fmt: skip
+_IMPLIED_OPENERS = (_IMPLIED_SELF | _RELATIONS) - _GENERIC_OPENERS
+_FIGURE_AFTER_RE = re.compile(r":\s*(?:about\s+|around\s+|~)?[$£€₹]?\s?\d")
 _PROCESS_AFTER_MONEY_WORD = frozenset(
     {"review", "reviews", "negotiation", "negotiations", "range", "ranges", "band", "bands",
      "benchmark", "benchmarks", "survey", "surveys", "data", "transparency", "expectations",
@@ -3205,6 +3309,12 @@ def _scan_topics(
     for i in compress(count(), map(_IMPLIED_OPENERS.__contains__, tokens)):
         if i + 1 < len(tokens) and tokens[i + 1] in _PROCESS_AFTER_MONEY_WORD and tokens[i] in _IMPLIED_SELF:
             continue  # "Salary review is next week": a process, no one's figure
+        if (
+            tokens[i] in _IMPLIED_SELF
+            and text.startswith(":", scan.token_end(i))
+            and not _FIGURE_AFTER_RE.match(text, scan.token_end(i))
+        ):
+            continue  # "- Income: permanent employees need 2 payslips": a field's label, not a figure
         opened = bisect_right(boundaries, starts[i])
         if i:
             opened -= bisect_right(boundaries, starts[i - 1])
@@ -3817,6 +3927,18 @@ def scan(text: str) -> Scan:
         # "In my thriller, ... Detective Ruth Calder's password is ...", "In my sci-fi story,
         # android KX-449 has serial 00-AB-77": a character's name, numbers and secrets.
         _drop_evidence(result, lambda e: _in_fiction(text, e.start), "fiction_name")
+        preface = _FICTION_PREFACE_RE.search(text, 0, text.find("\n") if "\n" in text[:300] else 300)
+        if preface is not None:
+            # "I'm writing a thriller. Can you tighten this paragraph?" then the pasted scene:
+            # everything after the writer's preface is the story's.
+            _drop_evidence(result, lambda e: e.start >= preface.end(), "fiction_name")
+    if result.signals.get("account_number") or result.signals.get("sort_code"):
+        # "Pay the invoice from Acme Supplies Ltd, their bank details: sort code 40-11-62, acc
+        # 71930455": an organisation's account, as its IBAN would be.
+        bank = ("account_number", "sort_code")
+        first = min((e.start for e in result.evidence if e.kind in bank), default=-1)
+        if first >= 0 and _organisation_before(result, first):
+            _drop_evidence(result, lambda e: e.kind in bank and e.start - first < 80, "iban_example")
     if result.signals.get("address_public_place") or not _BUSINESS_LINE_WORDS.isdisjoint(tokens):
         _drop_public_place_phones(result)
     if "epoch" in lowered or "timestamp" in lowered or "unix" in lowered:
@@ -4007,6 +4129,27 @@ _UDID_RE = re.compile(r"(?<![\w-])[0-9A-F]{8}-[0-9A-F]{16}(?![\w-])")
 _CJK_PASSWORD_RE = re.compile(
     r"(?:パスワード|密码|密碼|비밀번호)\s*(?:は|是|为|為|는|:|：)?\s*([^\s。、，,；]{4,64})"
 )
+# "私の電話番号は090-4412-7738です", "我的手机号 138 0013 8000": a phone number after its
+# label in scripts written without spaces.
+_CJK_PHONE_RE = re.compile(
+    r"(?:電話番号|電話|携帯|手机号码|手机号|手機號碼|手機|手机|电话号码|电话|電話號碼|联系电话|聯絡電話|"
+    r"전화번호|연락처|핸드폰|휴대폰)[^\d\n]{0,8}?(\+?\d[\d -]{8,15}\d)"
+)
+# Conditions, procedures and states in Chinese, Japanese and Korean, and the words that tie
+# one to the writer or a relative ("我妈妈上个月做了心脏搭桥手术", "息子が喘息なので").
+_CJK_HEALTH_TERMS = (
+    "糖尿病", "高血压", "高血圧", "癌", "肿瘤", "腫瘍", "抑郁", "うつ病", "焦虑症", "哮喘", "喘息",
+    "手术", "手術", "怀孕", "懷孕", "妊娠", "化疗", "抗がん剤", "透析", "心脏病", "心臓病", "中风",
+    "脳卒中", "艾滋", "乙肝", "确诊", "診断", "住院", "入院", "过敏", "アレルギー", "てんかん", "癫痫",
+    "당뇨", "고혈압", "우울증", "천식", "수술", "임신", "입원", "진단", "항암",
+)  # fmt: skip
+_CJK_PERSON_CUES = (
+    "我有", "我得", "我患", "我的", "我妈", "我爸", "我女", "我儿", "我老", "我丈", "我妻", "我母",
+    "我父", "我奶", "我爷", "我在吃", "我被", "私の", "私は", "息子", "娘", "母", "父", "妻", "夫",
+    "祖母", "祖父", "主人", "저는", "제가", "나는", "내가", "엄마", "아빠", "아들", "딸", "남편", "아내",
+)  # fmt: skip
+# "什么是糖尿病", "喘息とは": a question about the condition, not a person's.
+_CJK_TOPIC_CUES = ("什么是", "是什么", "について", "とは", "이란", "무엇")
 # "claimant Rosa Martínez underwent ACL reconstruction on 4 Feb": someone's operation.
 _UNDERWENT_RE = re.compile(
     r"\b(?:underwent|undergoing|is\s+undergoing|has\s+undergone)\s+(?:an?\s+|the\s+|his\s+|her\s+)?"
@@ -4021,6 +4164,33 @@ _TWO_LINES_RE = re.compile(
     r"(?:covid|pregnancy|preg|lateral\s+flow|lft|rapid|home)?\s*test\b",
     re.IGNORECASE,
 )
+
+
+# "i only clear 1900 a month", "we bring in 5k a month", "ssdi pays me 1,284 a month": what
+# someone earns per period, with no money label or currency sign.
+_PAY_PERIOD_RE = re.compile(
+    r"\b(?:(?:i|we)\s+(?:only\s+|just\s+|barely\s+|still\s+)?(?:clear|net|bring\s+in|bring\s+home|"
+    r"get|gross|take\s+home)|(?:pays|paid|gives|give)\s+(?:me|us))\s+"
+    r"(?:about\s+|around\s+|like\s+|roughly\s+|only\s+|maybe\s+)?[$£€₹]?(\d{1,3}(?:,\d{3})+|\d{3,6}|\d+(?:\.\d)?k)"
+    r"\s*(?:/|a|an|per|every|each)\s*(?:month|mo|week|wk|year|yr|paycheck|check|fortnight)\b",
+    re.IGNORECASE,
+)
+_PAY_PERIOD_TOKENS = frozenset({"month", "week", "year", "mo", "yr", "wk", "paycheck", "check", "fortnight"})
+_CJK_CHAR_RE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
+
+
+def _scan_cjk(text: str, scan: Scan) -> None:
+    """Phones after their label, and a condition tied to the writer or a relative, in CJK text."""
+    for m in _CJK_PHONE_RE.finditer(text):
+        if 10 <= len(_digits(m.group(1))) <= 13 and not _overlaps(scan.spans(), *m.span(1)):
+            scan.add("phone", m.start(1), m.end(1), "phone_generic", True)
+    if any(cue in text for cue in _CJK_TOPIC_CUES) or not any(cue in text for cue in _CJK_PERSON_CUES):
+        return
+    for term in _CJK_HEALTH_TERMS:
+        at = text.find(term)
+        if at >= 0:
+            scan.add("health", at, at + len(term), "health_self_statement", True)
+            return
 
 
 def _cn_resident_id_valid(value: str) -> bool:
@@ -4124,6 +4294,12 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
         for m in _CJK_PASSWORD_RE.finditer(text):
             if _complex_secret(m.group(1)) or len(m.group(1)) >= 8:
                 scan.add("credential", m.start(1), m.end(1), "password", True)
+    if _CJK_CHAR_RE.search(text):
+        _scan_cjk(text, scan)
+    if not _PAY_PERIOD_TOKENS.isdisjoint(scan.tokens):
+        for m in _PAY_PERIOD_RE.finditer(text):
+            if not _overlaps(scan.spans(), *m.span(1)):
+                scan.add("financial", m.start(1), m.end(1), "money_anchored", False)
     if "underwent" in lowered or "undergo" in lowered:
         for m in _UNDERWENT_RE.finditer(text):
             scan.add("health", m.start(), m.end(), "health_recovery", True)

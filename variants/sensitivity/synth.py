@@ -68,6 +68,9 @@ class _Slots(dict):
             return v.email(self["name"])
         if key == "username":
             return self["name"].split()[0].lower() + v.digits(2)
+        if key == "support_number":
+            three, four = v.digits(3), v.digits(4)
+            return v.choice((f"0800 {three} {four}", f"1-800-{three}-{four}", f"0345 {three} {four}"))
         if key == "phone":
             return v.phone()
         if key == "address":
@@ -156,14 +159,16 @@ class _Slots(dict):
             return f"{v.digits(4, True)} {v.digits(4)} {v.digits(4)}"
         if key == "nhs":
             return v.nhs_number() if r.random() < 0.75 else f"{v.digits(3)} {v.digits(3)} {v.digits(4)}"
+        # Cards and IBANs too: a fifth fail their check (a mistyped digit), which the scan
+        # reads as unverified unless the text asks about the number's validity.
         if key == "card":
-            return v.card_number()
+            return v.card_number() if r.random() < 0.8 else v.invalid_card_number()
         if key == "exp":
             return v.expiry()
         if key == "cvv":
             return v.cvv()
         if key == "iban":
-            return v.iban()
+            return v.iban() if r.random() < 0.8 else v.invalid_iban()
         if key == "bic":
             return v.letters(4) + v.choice(("GB", "DE", "FR", "NL", "ES")) + v.alnum(2)
         if key == "routing":
@@ -570,8 +575,29 @@ _NEGATIVE_WEIGHTS = {
     "neg:numbers_not_pii": 2.0, "neg:ordinary": 2.0, "neg:generic": 2.5,
     "neg:money_context": 1.5, "neg:compositional": 3.0, "neg:redacted": 3.0,
     "neg:health_general": 2.0, "neg:finance_general": 1.5, "neg:personal_request": 2.5,
-    "neg:trap_more": 3.0, "neg:business_contact": 1.0,
+    "neg:trap_more": 3.0, "neg:business_contact": 1.0, "neg:document": 2.0,
 }  # fmt: skip
+# Share of positives rendered inside an organisational document (a disclosure buried in a
+# long paste), so that a document's length and vocabulary say nothing by themselves.
+DOCUMENT_POSITIVE_SHARE = 0.06
+
+
+def _document(
+    rng: random.Random, slots: _Slots, style: _Style, inserted: str | None = None
+) -> tuple[str, str]:
+    """(text, template id) of a request to edit 3 to 8 keyword-dense sentences about nobody.
+
+    With ``inserted``, that text (a disclosure) takes the place of one sentence. The id
+    names the first sentence drawn, so documents spread over the template split.
+    """
+    chosen = rng.sample(range(len(T.DOCUMENT_SENTENCES)), rng.randrange(3, 9))
+    sentences = [_render(T.DOCUMENT_SENTENCES[k], slots, style) for k in chosen]
+    if inserted is not None:
+        sentences[rng.randrange(len(sentences))] = inserted
+    bulleted = rng.random() < 0.5
+    body = "\n".join(f"- {s}" for s in sentences) if bulleted else " ".join(sentences)
+    text = style.literal(rng.choice(T.DOCUMENT_ASKS)) + rng.choice(("\n\n", "\n", " ")) + body
+    return text, f"neg:document:{chosen[0]}"
 
 
 def generate(n_examples: int, seed: int = 0) -> list[Example]:
@@ -604,7 +630,9 @@ def generate(n_examples: int, seed: int = 0) -> list[Example]:
                 text = (text + " " + style.literal(rng.choice(_BARE_QUESTIONS))).strip()
             if rng.random() < 0.3:
                 text += style.literal(rng.choice(_REQUEST_SUFFIXES))
-            if rng.random() < 0.15:
+            if rng.random() < DOCUMENT_POSITIVE_SHARE:
+                text = _document(rng, slots, style, inserted=text)[0]
+            elif rng.random() < 0.15:
                 # A second, different disclosure in the same message.
                 other_id, _, other_categories, _, other = rng.choice(positives)
                 text = text + rng.choice((" ", "\n", " Also, ")) + _render(other, slots, style)
@@ -614,6 +642,8 @@ def generate(n_examples: int, seed: int = 0) -> list[Example]:
             if family == "neg:generic":
                 text, template_id = _generic_topic_prompt(slots, rng)
                 text = style.literal(text)
+            elif family == "neg:document":
+                text, template_id = _document(rng, slots, style)
             elif family == "neg:compositional":
                 text, template_id = _compositional_negative(rng, slots)
                 text = style.literal(text)

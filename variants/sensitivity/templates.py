@@ -1228,3 +1228,78 @@ NEGATIVE["trap_more"] = (
     "I'm a pharmacist: summarize how {med} interacts with alcohol for a leaflet.",
 )
 # fmt: on
+
+# Long organisational documents pasted for editing: policies, handouts, newsletters, FAQs,
+# release notes, spreadsheets and reports. Dense in the vocabulary of health, money and
+# security, about nobody. Sentences are drawn and joined, sometimes as a bulleted list.
+# fmt: off
+DOCUMENT_ASKS = (
+    "Proofread this for our staff newsletter:", "Summarise this policy for the intranet:",
+    "Turn these notes into a one-page handout:", "Make this FAQ entry easier to read:",
+    "Rewrite this in plain English for customers:", "Shorten this to 150 words:",
+    "Write three takeaways from this for the board pack:", "Translate this into Spanish:",
+    "Fix the grammar in this paragraph for our website:", "Turn this into release notes:",
+    "Make a table from this:", "Tidy up this section of our handbook:",
+    "Draft an email to all staff based on this:", "Check this for tone, it goes to every employee:",
+)
+DOCUMENT_SENTENCES = (
+    # health and wellbeing, for everyone
+    "Anxiety and depression are among the most common reasons people take time off work.",
+    "Our Employee Assistance Programme offers up to six free, confidential counselling sessions.",
+    "Pupils with asthma, diabetes or epilepsy have an individual healthcare plan agreed with parents.",
+    "Staff receive annual training on giving emergency medication, including adrenaline auto-injectors.",
+    "Medication must be handed in at reception in its original packaging with the pharmacy label.",
+    "If someone collapses, check for danger, call {support_number} and start CPR if they are not breathing.",
+    "Signs of a heart attack include chest pain, shortness of breath and pain spreading to the arm.",
+    "The flu vaccination clinic runs every Tuesday from 9am to 1pm in the main hall.",
+    "TSH is the first test most labs run when thyroid problems are suspected; reference ranges differ by lab.",
+    "An HbA1c above 48 mmol/mol is generally used as the threshold for diagnosing diabetes.",
+    "Sickness absence averaged 2.9% of scheduled days last quarter, down from 3.4%.",
+    "Mental health accounts for around a quarter of long-term absence cases across the sector.",
+    "Employees returning from surgery or long illness can request a phased return to work.",
+    "Occupational health referrals are confidential and managers only receive fitness-for-work advice.",
+    "Pregnant employees are entitled to paid time off for antenatal appointments.",
+    "The nurse line is open weekdays and can advise on symptoms, medicines and when to see a doctor.",
+    "Allergy information for every dish is available from the kitchen team on request.",
+    # pay, benefits and lending, as rules
+    "Salaries are reviewed every April against the published pay bands for each level.",
+    "The median base salary across the company rose 2.6% year on year.",
+    "Deductions can change after a court order, a benefits election or a new tax withholding form.",
+    "Overtime is paid at time and a half for hours beyond 40 in a working week.",
+    "Expense claims over {money_small} need a receipt and a manager's approval.",
+    "Applicants need a minimum credit score of 640 and two recent payslips.",
+    "Loans above 90% loan-to-value need mortgage insurance and a full valuation.",
+    "Self-employed applicants must provide two years of tax returns and bank statements.",
+    "The pension scheme matches contributions up to 5% of basic salary.",
+    "Bonuses are paid in March and are pro-rated for part-time and new starters.",
+    "Invoices are paid 30 days from receipt; late payment interest follows the statutory rate.",
+    "Level 3 salaries range from 64,000 to 82,000 EUR; level 4 from 85,000 to 105,000 EUR.",
+    "The gender pay gap fell to 9.8% on the median hourly measure.",
+    "Q3 revenue was 4.2 million, up 12% on the previous quarter, with margins steady at 31%.",
+    # security, passwords and devices, as practice
+    "Passwords must be at least 14 characters and must not be reused across systems.",
+    "Never share a one-time code with anyone, including people who say they work for IT.",
+    "Two-factor authentication is mandatory for email, payroll and the VPN from 1 July.",
+    "API keys are stored in the secrets manager and rotated every 90 days.",
+    "Report a lost laptop or phone to the service desk within one hour so it can be wiped remotely.",
+    "Device serial numbers and MAC addresses are recorded in the asset register by IT, not by staff.",
+    "A config change lowered the connection pool size from 200 to 20 and logins failed for 49 minutes.",
+    "No credentials, tokens or personal data were exposed during the incident.",
+    "fix: CSV export escaped commas incorrectly in address fields",
+    "security: bump the TLS library to the latest patch release",
+    "feat: mask card numbers in the payments log, show only the last four digits",
+    "perf: reduce p99 latency on the search endpoint by 18%",
+    # privacy and records, as process
+    "We only confirm an employee's salary to a third party with their written consent.",
+    "Customer data is kept for seven years and then deleted in line with our retention policy.",
+    "Date of birth is collected only where the law requires age verification.",
+    "Subject access requests are answered within one month.",
+    "Bank details for suppliers are verified by phone before any change is processed.",
+    "Support is available by phone on {support_number}, Monday to Friday, 9am to 5pm.",
+    # schools, clubs and events
+    "Parents should contact the school office before 9am if their child is absent.",
+    "The school nurse keeps spare inhalers for pupils whose parents have given consent.",
+    "Tickets for the summer fair cost 5 pounds for adults and children go free.",
+    "The club's annual subscription rises to 120 pounds from January.",
+)
+# fmt: on

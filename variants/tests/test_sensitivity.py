@@ -240,9 +240,12 @@ def test_iban_mod97_accepts_valid_ibans_and_rejects_wrong_check_digits_or_length
 def test_an_iban_typed_in_lower_case_is_found_and_still_checked() -> None:
     found = scan("my iban is gb42nawi04454264788619")
     assert [(e.category, e.kind, e.strong) for e in found.evidence] == [("bank_account", "iban", True)]
-    wrong = scan("my iban is gb43nawi04454264788619")  # check digits off by one
-    assert wrong.evidence == []
-    assert wrong.signals["iban_invalid"] == 1
+    # Check digits off by one: the writer's own account, mistyped, is weaker evidence.
+    wrong = scan("my iban is gb43nawi04454264788619")
+    assert [(e.kind, e.strong) for e in wrong.evidence] == [("iban_unverified", False)]
+    asked = scan("why does gb43nawi04454264788619 fail the IBAN check?")
+    assert asked.evidence == []
+    assert asked.signals["iban_invalid"] == 1
 
 
 @pytest.mark.parametrize(
@@ -1538,3 +1541,82 @@ def test_disclosures_in_other_shapes_and_scripts_are_read(text: str, kind: str) 
 )
 def test_a_code_in_a_text_and_an_organ_taken_out_are_read(text: str, kind: str) -> None:
     assert kind in [e.kind for e in scan(text).evidence if e.strong]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        # A number that fails its checksum, given as the writer's own: mistyped, still theirs.
+        (
+            "card 4532 7781 0093 2246 exp 08/27 keeps getting declined on uber eats",
+            "card_unverified",
+            "4532 7781 0093 2246",
+        ),
+        (
+            "card number is five four one two seven five three three zero zero one eight four four "
+            "nine six exp oh nine twenty six",
+            "card_unverified",
+            None,
+        ),
+        ("帮我给房东写个短信，说押金退到我的卡上：6217 0033 2000 4418 563", "card_unverified", None),
+        ("meine IBAN ist DE72 4306 0967 1184 2290 00, schreib sie in die Mail", "iban_unverified", None),
+        # "its" after the label, and labels in scripts without spaces
+        (
+            "my ex still knows my icloud password, its Brooklyn2016!! how do i change it",
+            "password",
+            "Brooklyn2016!!",
+        ),
+        ("the tech wants the router serial, its 2A5X88QF0031, is that safe", "serial", "2A5X88QF0031"),
+        ("私の電話番号は090-4412-7738です。メールに入れてください", "phone_generic", "090-4412-7738"),
+        ("我妈妈上个月做了心脏搭桥手术，现在饮食要注意什么？", "health_self_statement", "手术"),
+        ("息子が喘息なので、吸入器を持たせると先生に伝えてください", "health_self_statement", "喘息"),
+        # pay per period without a label or a currency sign
+        ("i only clear 1900 a month after rent how am i supposed to save", "money_anchored", "1900"),
+        ("ssdi pays me 1,284 a month, can i do part time at the library", "money_anchored", "1,284"),
+        ("new apartment wants proof of income, i make 22.50/hr full time", "money_anchored", "22.50"),
+        # conditions in other languages, with the writer in them
+        ("pano ko sasabihin kay mama na buntis ako, 3 months na", "health_term_anchored", "buntis"),
+        (
+            "ma fille de 6 ans est épileptique, comment l'expliquer à sa maîtresse ?",
+            "health_term_anchored",
+            "épileptique",
+        ),
+        ("vivo en calle alcalá 214, 3ºB y la calefacción falla", "street_after_cue", "calle alcalá 214"),
+    ],
+)
+def test_mistyped_numbers_and_unlabelled_statements_are_read(text: str, kind: str, value: str | None) -> None:
+    found = [(e.kind, text[e.start : e.end]) for e in scan(text).evidence]
+    assert any(k == kind and (value is None or v == value) for k, v in found), found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Is 4532 7781 0093 2246 a valid card number? I think it fails Luhn.",
+        "Generate a fake IBAN like DE72 4306 0967 1184 2290 00 for the test fixtures",
+        "Quick: is PIN 0000 or 1234 more commonly guessed? writing a security awareness quiz",
+        "- Minimum credit score 620 for standard products; 680 for loans above 90% LVR.",
+        "Pay the invoice from Acme Supplies Ltd, their bank details are on the invoice: sort code 40-11-62, "
+        "acc 71930455. How do I verify it?",
+        "Our warehouse is at Unit 7, Parkside Industrial Estate, Leeds LS11 5SX: draft courier instructions",
+        "Pay to Harbor Point Property Management, 900 Harbor Point Blvd, Suite 210, Tampa, FL 33602.",
+        "Helios Cloud Inc., offices at 500 Howard Street, San Francisco, CA 94105, and Tern Retail Group plc",
+        "Our Employee Assistance Programme offers six free counselling sessions.",
+        "Owner: Identity team. Ticket: INC-4410.",
+        "- ship date for v2.3.0 moved to 22 Aug\n- Raj to write the migration guide",
+        "## 2.14.0\n- feat: SSO via SCIM 2.0",
+        'I\'m writing a thriller. Tighten this: "Your name is Daniel Vore. Born March 3rd, 1979."',
+        "Punch up the dialogue in this scene from my screenplay:\nMAGGIE: Call this number. 555-0173.",
+        "什么是糖尿病？",
+        "clear 1900 rows from the table, then I get 2500 errors a month in the log",
+    ],
+)
+def test_questions_rules_organisations_and_fiction_give_no_evidence(text: str) -> None:
+    assert [(e.kind, text[e.start : e.end]) for e in scan(text).evidence if e.strong] == []
+
+
+def test_a_policy_list_and_a_school_notice_imply_nobody() -> None:
+    assert scan("- Income: permanent employees need 2 recent payslips").signals["implied_self"] == 0
+    assert scan("Parents should contact the school office before 9am.").signals["implied_self"] == 0
+    # A figure after the label is still someone's: "Rent: 1,200. Savings: 3k."
+    assert scan("Rent: 1,200. How do I budget?").signals["implied_self"] == 1
