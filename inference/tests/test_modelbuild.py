@@ -132,3 +132,14 @@ def test_fingerprint_changes_when_a_weight_changes(tmp_path):
 def test_fingerprint_of_a_directory_without_weights_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no weight files"):
         model_fingerprint(tmp_path)
+
+
+@pytest.mark.django_db
+def test_build_command_refuses_an_unmigrated_database_before_training(tmp_path, monkeypatch):
+    from django.core.management import CommandError, call_command
+    from django.db import connection
+
+    monkeypatch.setattr(connection.introspection, "table_names", lambda *args, **kwargs: [])
+    with pytest.raises(CommandError, match="manage.py migrate"):
+        call_command("build_default_model", output=str(tmp_path / "model"), max_steps=2)
+    assert not (tmp_path / "model").exists()  # nothing was trained or written

@@ -303,6 +303,8 @@ EXAMPLE_SSNS: frozenset[str] = frozenset({"123456789", "078051120", "219099999",
 
 _TOKEN_RE = re.compile(r"\w+(?:['’\-]\w+)*")
 _TOKEN_SPLIT_RE = re.compile("(" + _TOKEN_RE.pattern + ")")
+# The same tokens with underscores as separators ("db_password" -> "db", "password").
+_SCAN_TOKEN_SPLIT_RE = re.compile(r"([^\W_]+(?:['’\-][^\W_]+)*)")
 _MAX_PHRASE = 4
 
 _FIRST_PERSON = frozenset(
@@ -3773,24 +3775,6 @@ def count_digits(text: str) -> int:
     return len(raw) - len(raw.translate(None, b"0123456789"))
 
 
-def _split_snake_case(result: Scan) -> None:
-    """Split snake_case and ENV_VAR tokens so "DB_PASSWORD" reads as a label, keeping offsets."""
-    tokens: list[str] = []
-    starts: list[int] = []
-    for token, start in zip(result.tokens, result.token_starts, strict=True):
-        if "_" not in token:
-            tokens.append(token)
-            starts.append(start)
-            continue
-        for part in token.split("_"):
-            if part:
-                tokens.append(part)
-                starts.append(start)
-            start += len(part) + 1
-    result.tokens = tokens
-    result.token_starts = starts
-
-
 def scan(text: str) -> Scan:
     """Return every piece of evidence and every signal found in `text`.
 
@@ -3812,12 +3796,11 @@ def scan(text: str) -> Scan:
         lowered = lowered.replace("’", "'")  # one character for one: offsets hold
     # split() with the token group returns [gap, token, gap, token, ..., gap]; the
     # running total of the piece lengths gives every token's offset, all in C.
-    pieces = _TOKEN_SPLIT_RE.split(lowered)
+    # Underscores split tokens too, so "DB_PASSWORD" reads as a label.
+    pieces = (_SCAN_TOKEN_SPLIT_RE if "_" in text else _TOKEN_SPLIT_RE).split(lowered)
     result.tokens = pieces[1::2]
     result.token_starts = list(accumulate(map(len, pieces)))[:-1:2]
     result.lowered = lowered
-    if "_" in text:
-        _split_snake_case(result)
     tokens = result.tokens
     chunks = text.split()
     result.long_chunks = list(compress(chunks, map((16).__le__, map(len, chunks))))
@@ -4110,6 +4093,10 @@ _DOOR_CODE_RE = re.compile(
     r"[^.\n\d]{0,40}?\b([A-Z]?\d{3,8}[#*]?)(?![\d/:.-])",
     re.IGNORECASE,
 )
+# The tokens every `_DOOR_CODE_RE` match holds: the pattern is tried only around them.
+_DOOR_CODE_TOKENS = frozenset(
+    {"code", "digicode", "türcode", "turcode", "haustürcode", "hausturcode", "código", "codigo", "codice"}
+)
 # "The chase text says 813507, type it in quick": the code a text message carries.
 _TEXT_SAYS_RE = re.compile(
     r"\b(?:text|sms|message|msg|email)\s+(?:says|said|reads|read|has|shows)\s*:?\s*"
@@ -4296,8 +4283,8 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
                 scan.add("credential", m.start(1), m.end(1), "password", True)
     if _CJK_CHAR_RE.search(text):
         _scan_cjk(text, scan)
-    if not _PAY_PERIOD_TOKENS.isdisjoint(scan.tokens):
-        for m in _PAY_PERIOD_RE.finditer(text):
+    for start, end in _windows(scan, _positions(scan, _PAY_PERIOD_TOKENS), 70, 0):
+        for m in _PAY_PERIOD_RE.finditer(text, start, end):
             if not _overlaps(scan.spans(), *m.span(1)):
                 scan.add("financial", m.start(1), m.end(1), "money_anchored", False)
     if "underwent" in lowered or "undergo" in lowered:
@@ -4309,10 +4296,11 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
     if ("[at]" in lowered or "(at)" in lowered or "{at}" in lowered) and "dot" in lowered:
         for m in _OBFUSCATED_EMAIL_RE.finditer(lowered):
             scan.add("email", m.start(), m.end(), "email_spoken", True)
-    if "code" in lowered:
-        for m in _DOOR_CODE_RE.finditer(text):
-            if not _overlaps(taken, *m.span(1)):
-                scan.add("credential", m.start(1), m.end(1), "pin", True)
+    if "code" in lowered or "codi" in lowered:
+        for start, end in _windows(scan, _positions(scan, _DOOR_CODE_TOKENS), 25, 90):
+            for m in _DOOR_CODE_RE.finditer(text, start, end):
+                if not _overlaps(taken, *m.span(1)):
+                    scan.add("credential", m.start(1), m.end(1), "pin", True)
     if numbers and ("text" in lowered or "sms" in lowered or "message" in lowered):
         for m in _TEXT_SAYS_RE.finditer(text):
             if not _overlaps(taken, *m.span(1)):

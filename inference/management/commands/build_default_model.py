@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
 from console.progress import progress_publish
 from inference.modelbuild import build_default_model, model_fingerprint, read_metadata
@@ -53,6 +54,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, seconds, max_steps, seed, output, if_missing, **options) -> None:
         out_dir = Path(output) if output else settings.MODEL_DIR / "default"
+        if AIModel._meta.db_table not in connection.introspection.table_names():
+            # Checked first: otherwise minutes of training end in a traceback at registration.
+            raise CommandError(
+                "The database has no Switchyard tables yet: run `python manage.py migrate` first "
+                "(`make run` does it for you)."
+            )
         if if_missing and (out_dir / "config.json").exists():
             model = register_model("default", "Switchyard default model", out_dir)
             self.stdout.write(f"Default model present at {out_dir} ({model.parameter_count:,} parameters).")
