@@ -33,7 +33,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import accumulate, compress, count
+from itertools import accumulate, chain, compress, count
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -100,6 +100,8 @@ class Scan:
     kind_spans: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     # Where each legal form ("Zalando SE", "Ltda") ends; found on first use (`_company_form_ends`).
     company_form_ends: list[int] | None = None
+    # Token -> its positions, built on the first `_positions` lookup that can hit.
+    token_index: dict[str, list[int]] | None = None
 
     def add(self, category: str, start: int, end: int, kind: str, strong: bool) -> None:
         self.evidence.append(Evidence(category, start, end, kind, strong))
@@ -4221,11 +4223,24 @@ _BALANCE_WORD = frozenset({"balance"})
 
 
 def _positions(scan: Scan, words: frozenset[str]) -> list[int]:
-    """Return, in order, the indexes of the tokens that are one of ``words``."""
+    """Return, in order, the indexes of the tokens that are one of ``words``.
+
+    The first lookup that can hit indexes every token once; later ones read the index
+    instead of walking a long prompt's tokens again.
+    """
     tokens = scan.tokens
     if words.isdisjoint(tokens):
         return []
-    return [i for i, token in enumerate(tokens) if token in words]
+    index = scan.token_index
+    if index is None:
+        index = {}
+        for i, token in enumerate(tokens):
+            index.setdefault(token, []).append(i)
+        scan.token_index = index
+    found = words & index.keys()
+    if len(found) == 1:
+        return list(index[found.pop()])
+    return sorted(chain.from_iterable(index[word] for word in found))
 
 
 def _windows(scan: Scan, token_indexes: list[int], before: int, after: int) -> list[tuple[int, int]]:
