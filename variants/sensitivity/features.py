@@ -67,10 +67,10 @@ SIGNAL_FEATURES: tuple[str, ...] = (
     # credentials
     "api_key", "api_key_test", "private_key", "jwt", "url_credentials", "password", "login_pair",
     "pin", "otp",
-    "secret_assignment", "secret_placeholder", "secret_lowentropy", "high_entropy", "uuid",
+    "secret_assignment", "secret_placeholder", "secret_lowentropy", "high_entropy", "public_key", "uuid",
     "hex_string",
     # devices
-    "imei", "imei_like", "imei_invalid", "mac", "mac_placeholder", "serial",
+    "imei", "imei_like", "imei_invalid", "imei_unverified", "mac", "mac_placeholder", "serial",
     "serial_placeholder", "ipv4_public", "ipv4_private", "version_like",
     # dates and ages
     "dob", "birth_year", "dob_historic", "age",
@@ -141,8 +141,8 @@ FREE_SIGNALS = frozenset(
     {"email_role", "email_placeholder", "phone_tollfree", "phone_fictional", "phone_business", "ssn_invalid",
      "ssn_example", "gov_id_invalid", "gov_id_placeholder", "card_test", "card_invalid",
      "luhn_number", "iban_invalid", "iban_example", "routing_invalid", "api_key_test",
-     "secret_placeholder", "secret_lowentropy", "high_entropy", "uuid", "hex_string", "imei_like",
-     "imei_invalid", "mac_placeholder", "serial_placeholder", "ipv4_private", "version_like",
+     "secret_placeholder", "secret_lowentropy", "high_entropy", "public_key", "uuid", "hex_string",
+     "imei_like", "imei_invalid", "mac_placeholder", "serial_placeholder", "ipv4_private", "version_like",
      "dob_historic", "birth_year", "age", "public_figure", "address_landmark", "address_cue",
      "location_cue", "unit", "room", "health_term", "clinical_term", "finance_term", "money",
      "dosage", "health_value_generic", "med_context", "credit_score_number", "employer_cue",

@@ -45,7 +45,7 @@ HEALTH_CONDITIONS: tuple[str, ...] = (
     "mononucleosis", "has mono", "got mono", "have mono", "buntis", "hamil", "hamileyim",
     "şeker hastası", "seker hastasi", "kanser", "depresyon", "سكري", "السكري", "سرطان", "حامل",
     "اكتئاب", "الربو", "asthmatique", "asmático", "asmática", "diabétique", "diabético",
-    "diabética", "diabetiker", "diabetica", "diabetico",
+    "diabética", "diabetiker", "diabetica", "diabetico", "endometriose", "endometriosis",
     "hiv", "aids", "hepatitis", "herpes", "chlamydia", "gonorrhea", "syphilis", "sti",
     "hpv", "covid", "covid-19", "long covid", "flu", "influenza", "shingles", "lyme disease",
     "epilepsy", "seizure", "seizures", "migraine", "migraines", "stroke", "aneurysm",

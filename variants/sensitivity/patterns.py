@@ -896,7 +896,8 @@ _PROSE_AFTER_RE = re.compile(r"[ \t]+([a-z]{2,})\b")
 _PIN_VALUE_RE = re.compile(
     r"(?:\s+(?:for|on|to|of|at|für|von|pour|de|du|para|per|voor|dla)\s+(?:[\w'-]+\s+){0,3}?[\w'-]+"
     r"|,?\s+(?:the\s+|my\s+)?(?:current|new|old)\s+one)?\s*"
-    r"(?:is\s+now|changed\s+to|would\s+be|is|was|ist|est|es|è|é|jest|=|:|#|-|to)?\s*(?:\(\s*(?:it'?s\s+|it\s+is\s+)?)?"
+    r"(?:,?\s*it(?:'|’)?s|,?\s*it\s+is|is\s+now|changed\s+to|would\s+be|is|was|ist|est|es|è|é|jest|=|:|#|-|to)?"
+    r"\s*(?:\(\s*(?:it'?s\s+|it\s+is\s+)?)?"
     r"[\"']?(\d{4,8}|\d(?:[- ]\d){3,7})\b",
     re.IGNORECASE,
 )
@@ -973,7 +974,7 @@ _GOV_VALUE_RE = re.compile(
     r"(?:[ \t]+(?:(?:of|von|van|de|di|do|da)[ \t]+)?"
     r"(?:my|our|his|her|their|mein|meine[mnrs]?|mijn|mi|mon|ma|meu|minha)[ \t]+[\w'’-]+)?"
     # "tax ID (Steuer-ID) is ...": the label's other name in brackets
-    r"(?:[ \t]*\([^()\n]{1,30}\))?"
+    r"(?:[ \t]*\([^()\n\d]{1,30}\))?"
     # "c'est le ...", "es el ...", "é o ..."
     r"(?:[ \t]+(?:c'est|c’est|es|é|ist)(?:[ \t]+(?:le|la|el|o|die|der))?(?=[ \t]))?"
     r"[\s:#.=(,-]{0,4}(?:(?:it's|it\s+is|ist|is|was|as|down|number|no\.?|num|of|id|est|es|è|é|er|är|jest|nr\.?|n[º°o]\.?)"
@@ -2073,6 +2074,19 @@ def _jwt_header_only(value: str) -> bool:
     return '"alg"' in decoded and '"sub"' not in decoded
 
 
+# An OpenSSH public key's type, right before its base64 body.
+_SSH_KEY_TYPE_RE = re.compile(
+    r"(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp\d+|sk-ssh-ed25519@openssh\.com)\s+$"
+)
+# Words that make a 0x-prefixed 64-digit hex value a transaction or block hash.
+_CHAIN_WORDS = frozenset({"transaction", "tx", "txn", "txid", "txhash", "hash", "etherscan", "block"})
+
+
+# "which bank does routing number 021000021 belong to", "what bank is ...": a question
+# about the bank a routing number names.
+_BANK_QUESTION_RE = re.compile(r"\b(?:which|what|whose)\s+bank\b", re.IGNORECASE)
+
+
 def _scan_high_entropy(text: str, scan: Scan) -> None:
     if not scan.long_chunks:
         return
@@ -2093,6 +2107,17 @@ def _scan_high_entropy(text: str, scan: Scan) -> None:
             continue  # "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9": a token's header, no claims or key
         if value in _DOCUMENTED_KEYS or value == "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY":
             scan.signals["secret_placeholder"] += 1
+            continue
+        if value.startswith("AAAA") and _SSH_KEY_TYPE_RE.search(text, max(0, start - 40), start):
+            scan.signals["public_key"] += 1  # "ssh-ed25519 AAAAC3Nza...": a public key, no secret
+            continue
+        if (
+            value[:2] == "0x"
+            and len(value) == 66
+            and _HEX_RE.fullmatch(value, 2)
+            and not _CHAIN_WORDS.isdisjoint(scan.tokens)
+        ):
+            scan.signals["hex_string"] += 1  # a transaction's hash on a public chain
             continue
         if (
             _HEX_RE.fullmatch(value)
@@ -2122,6 +2147,7 @@ def _scan_devices(text: str, scan: Scan) -> None:
             if (
                 compact in _MAC_PLACEHOLDERS
                 or len(set(compact)) <= 2
+                or compact.count("0") >= 8  # "02:00:00:00:00:01": a fixture's address
                 or compact.startswith(_MAC_DOCUMENTATION_PREFIXES)
             ):
                 signals["mac_placeholder"] += 1
@@ -2808,6 +2834,12 @@ def _scan_labels(
                     signals["imei_invalid"] += 1
                 elif len(digits) == 15 and luhn_valid(digits) and len(set(digits)) > 2:
                     scan.add("device_id", m.start(1), m.end(1), "imei", True)
+                elif (
+                    len(digits) == 15 and len(set(digits)) > 2 and _disclosed_unchecked(scan, start, m.end(1))
+                ):
+                    # "IMEI is 353917104582266, how do I get it blocked": the writer's phone,
+                    # one digit mistyped or not, as with cards
+                    scan.add("device_id", m.start(1), m.end(1), "imei_unverified", False)
                 else:
                     signals["imei_invalid"] += 1
         elif kind == "l:serial":
@@ -2860,6 +2892,8 @@ def _scan_labels(
             if m and not _overlaps(taken, *m.span(1)):
                 if _BANK_OWNS_RE.search(text, max(0, start - 40), start):
                     taken.append(m.span(1))  # "JPMorgan Chase's routing number ...": the bank's own
+                elif _BANK_QUESTION_RE.search(text, max(0, start - 40), start):
+                    taken.append(m.span(1))  # "which bank does routing number ... belong to?"
                 elif m.group(1) in _EXAMPLE_ROUTING_NUMBERS:
                     signals["routing_invalid"] += 1
                 elif aba_routing_valid(m.group(1)):
@@ -4136,6 +4170,8 @@ _CJK_PERSON_CUES = (
     "我有", "我得", "我患", "我的", "我妈", "我爸", "我女", "我儿", "我老", "我丈", "我妻", "我母",
     "我父", "我奶", "我爷", "我在吃", "我被", "私の", "私は", "息子", "娘", "母", "父", "妻", "夫",
     "祖母", "祖父", "主人", "저는", "제가", "나는", "내가", "엄마", "아빠", "아들", "딸", "남편", "아내",
+    # "was diagnosed" in the past: someone's diagnosis even with the subject left out
+    "診断されて", "診断されました", "診断された", "被诊断出", "确诊了", "진단받았",
 )  # fmt: skip
 # "什么是糖尿病", "喘息とは": a question about the condition, not a person's.
 _CJK_TOPIC_CUES = ("什么是", "是什么", "について", "とは", "이란", "무엇")

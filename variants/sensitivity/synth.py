@@ -223,7 +223,10 @@ class _Slots(dict):
         if key == "pet_name":
             return v.choice(T.PET_NAMES)
         if key == "imei":
-            return v.imei()
+            value = v.imei()
+            if r.random() < 0.2:  # a mistyped check digit, as with cards
+                value = value[:-1] + str((int(value[-1]) + r.randrange(1, 10)) % 10)
+            return value
         if key == "mac":
             return v.mac()
         if key == "serial":

@@ -1620,3 +1620,43 @@ def test_a_policy_list_and_a_school_notice_imply_nobody() -> None:
     assert scan("Parents should contact the school office before 9am.").signals["implied_self"] == 0
     # A figure after the label is still someone's: "Rent: 1,200. Savings: 3k."
     assert scan("Rent: 1,200. How do I budget?").signals["implied_self"] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("my phone got nicked, IMEI is 353917104582266. how do I get it blocked", "imei_unverified",
+         "353917104582266"),
+        ("My employer is asking me to email my BSN (it's 2384 71 960) with a copy of my ID", "gov_id",
+         "2384 71 960"),
+        ("i keep forgetting my debit card pin, it's 7391, any trick to remember it", "pin", "7391"),
+        ("先週、うつ病と診断されて休職しています。", "health_self_statement", "うつ病"),
+        ("Tenho endometriose profunda e a dor está insuportável", "health_term_anchored", "endometriose"),
+    ],
+)  # fmt: skip
+def test_labelled_values_after_brackets_and_its_are_read(text: str, kind: str, value: str) -> None:
+    found = [(e.kind, text[e.start : e.end]) for e in scan(text).evidence]
+    assert (kind, value) in found, found
+
+
+@pytest.mark.parametrize(
+    ("text", "signal"),
+    [
+        ("Put this on the server: ssh-ed25519 "
+         "AAAAC3NzaC1lZDI1NTE5AAAAIHc9mXqP2vLk7RtY4wZn8bE1sJd6HfA3gU0oIeYq5Xw ci", "public_key"),
+        ("What does this Etherscan transaction hash show? "
+         "0x5c504ed432cb51138bcf09aa5e8a410dd4a1e204ef84bfed1be16dfba1b22060", "hex_string"),
+        ("Our fixtures use MAC 02:00:00:00:00:01 (locally administered)", "mac_placeholder"),
+        ("is IMEI 353917104582266 valid? the checker says no", "imei_invalid"),
+    ],
+)  # fmt: skip
+def test_public_keys_chain_hashes_fixture_macs_and_asked_imeis_give_nothing(text: str, signal: str) -> None:
+    found = scan(text)
+    assert found.evidence == []
+    assert found.signals[signal] == 1
+
+
+def test_a_question_about_a_routing_numbers_bank_is_no_evidence() -> None:
+    assert scan("which bank does routing number 021000021 belong to?").evidence == []
+    mine = scan("my routing number is 021000021 and account 12345678")
+    assert [e.kind for e in mine.evidence] == ["routing", "account_number"]
