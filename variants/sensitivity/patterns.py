@@ -1540,6 +1540,129 @@ _FICTION_PREFACE_RE = re.compile(
     r"short\s+story|fanfic|sitcom)\b",
     re.IGNORECASE,
 )
+# Table columns whose header names what each row's cell holds: header word -> (category,
+# evidence kind, strong). A cell is read only in a row with as many cells as the header.
+_COLUMN_KINDS: dict[str, tuple[str, str, bool]] = {
+    **dict.fromkeys(("sort_code", "sortcode", "sort code"), ("bank_account", "sort_code", True)),
+    **dict.fromkeys(("account_no", "account_number", "account number", "acct", "acct_no", "bank_account",
+                     "account no", "iban"), ("bank_account", "account_number", True)),
+    **dict.fromkeys(("ssn", "sin", "nino", "ni_number", "ni number", "national_insurance", "passport",
+                     "passport_no", "passport_number", "tax_id", "tin", "nhs_number", "nhs number", "bsn",
+                     "aadhaar", "pan", "cpf", "national_id"), ("government_id", "gov_id", True)),
+    **dict.fromkeys(("dob", "date_of_birth", "date of birth", "birth_date", "birthdate", "birthday"),
+                    ("date_of_birth", "dob", True)),
+    **dict.fromkeys(("phone", "mobile", "phone_number", "tel", "cell", "mobile_number", "telephone"),
+                    ("phone", "phone_generic", True)),
+    **dict.fromkeys(("card", "card_number", "cc", "credit_card", "card_no"),
+                    ("payment_card", "card_unverified", False)),
+    **dict.fromkeys(("password", "pwd", "passwd", "pin", "secret", "token", "api_key", "apikey"),
+                    ("credential", "password", True)),
+    **dict.fromkeys(("imei", "mac", "mac_address", "serial", "serial_number", "serial_no", "device_id",
+                     "udid"), ("device_id", "serial", True)),
+    **dict.fromkeys(("salary", "gross", "gross_monthly", "gross_pay", "net", "net_pay", "base", "base_salary",
+                     "bonus", "income", "balance", "wage", "wages", "pay", "arrears", "debt"),
+                    ("financial", "money_anchored", False)),
+    **dict.fromkeys(("diagnosis", "condition", "medication", "medications", "meds", "allergy", "allergies",
+                     "reason", "issue", "symptoms"), ("health", "health_term_anchored", False)),
+}  # fmt: skip
+# A person's column: money and health cells count only in a table of people.
+_PERSON_COLUMNS = frozenset(
+    {"name", "full_name", "full name", "employee", "employee_name", "first_name", "last_name", "surname",
+     "patient", "patient_name", "pupil", "student", "customer", "customer_name", "tenant", "client", "member"}
+)  # fmt: skip
+_TABLE_DELIMITERS = (",", "\t", "|", ";")
+
+
+def _scan_table_columns(text: str, scan: Scan, taken: list[tuple[int, int]]) -> None:
+    """Cells under headers that name what they hold ("name,sort_code,account_no,gross_monthly")."""
+    lines = text.split("\n")
+    offsets = list(accumulate([0] + [len(line) + 1 for line in lines]))
+    for h, header in enumerate(lines[:-1]):
+        delimiter = max(_TABLE_DELIMITERS, key=header.count)
+        if header.count(delimiter) < 2:
+            continue
+        names = [field.strip(" *#`").lower() for field in header.strip(" |").split(delimiter)]
+        columns = {k: _COLUMN_KINDS[name] for k, name in enumerate(names) if name in _COLUMN_KINDS}
+        if not columns:
+            continue
+        people = not _PERSON_COLUMNS.isdisjoint(names)
+        if _TEST_DATA_RE.search(scan.lowered, max(0, offsets[h] - 200), offsets[h]):
+            return  # "generate sample rows for these columns": test data
+        for r in range(h + 1, len(lines)):
+            row = lines[r]
+            if row.count(delimiter) < 2:
+                break
+            stripped = row.strip(" |")
+            if set(stripped) <= set("-:| +="):
+                continue  # a markdown table's rule
+            cells = stripped.split(delimiter)
+            if len(cells) != len(names):
+                continue
+            base = offsets[r] + (len(row) - len(row.lstrip(" |")))
+            position = base
+            for k, cell in enumerate(cells):
+                kind = columns.get(k)
+                value = cell.strip()
+                if kind is not None and value and len(value) >= 2:
+                    category, evidence_kind, strong = kind
+                    start = position + cell.find(value)
+                    end = start + len(value)
+                    usable = (
+                        not _looks_placeholder(value)
+                        and not _MASKED_RE.fullmatch(value)
+                        and not _overlaps(taken, start, end)
+                        and not _overlaps(scan.spans(), start, end)
+                    )
+                    if category in ("financial", "health"):
+                        usable = (
+                            usable and people and (category == "health" or any(c.isdigit() for c in value))
+                        )
+                    elif category in ("credential",):
+                        usable = usable and len(value) >= 4 and value.lower() not in _COMMON
+                    else:
+                        digits = _digits(value)
+                        usable = usable and len(digits) >= 4 and len(set(digits)) > 1
+                    if usable:
+                        scan.add(category, start, end, evidence_kind, strong)
+                position += len(cell) + len(delimiter)
+
+
+_WIFI_QR_RE = re.compile(r"WIFI:[^\n]*?[:;]P:((?:\\.|[^;\\\n])+);")
+# Roles that a full name may follow with no colon ("client Amanuel Tesfaye", "patient Rosa Diaz").
+_ROLE_WORDS = frozenset(
+    {"client", "patient", "pupil", "student", "tenant", "employee", "applicant", "candidate", "claimant",
+     "resident", "customer", "member", "passenger", "beneficiary", "defendant", "plaintiff", "victim"}
+)  # fmt: skip
+_ROLE_NAME_RE = re.compile(r"[ \t]+([A-ZÀ-Ý][a-zà-ÿ'’-]+(?:[ \t][A-ZÀ-Ý][a-zà-ÿ'’-]+){1,2})\b(?![ \t][A-Z])")
+# Public offices, capitalised right before a name.
+_OFFICIAL_BEFORE_RE = re.compile(
+    r"\b(?:President|Vice[- ]President|Superintendent|Councillor|Councilman|Councilwoman|Cllr\.?|Mayor|"
+    r"Senator|Sen\.|Governor|Gov\.|Minister|Secretary|Commissioner|Chair(?:man|woman|person)?|"
+    r"Representative|Rep\.|Congressman|Congresswoman|Judge|Justice|Sheriff|Alderman|Alderwoman|Trustee|"
+    r"Leader|Speaker|MP|MEP|Ambassador)(?:,)?\s+(?:Dr\.?\s+)?$"
+)
+_OFFICIAL_GATE = frozenset(
+    {"president", "vice", "superintendent", "councillor", "councilman", "councilwoman", "cllr", "mayor",
+     "senator", "sen", "governor", "gov", "minister", "secretary", "commissioner", "chair", "chairman",
+     "chairwoman", "chairperson", "representative", "rep", "congressman", "congresswoman", "judge",
+     "justice", "sheriff", "alderman", "alderwoman", "trustee", "leader", "speaker", "mp", "mep",
+     "ambassador"}
+)  # fmt: skip
+# The writer declaring that the people and values in the text are not real.
+_FICTION_DECLARATION_RE = re.compile(
+    r"\b(?:fictional|fictitious|fiktiv\w*|erfunden\w*|ficticio|ficticia|fictif|fictive"
+    r"|made[- ]up\s+(?:\w+\s+)?(?:details|names?|numbers?|values?|data|candidate|person|patient|client|"
+    r"character|example|case)|use\s+made[- ]up"
+    r"|composite\s+(?:case|client|character|patient|profile)|no\s+real\s+(?:person|individual|patient|client|"
+    r"people|names?)|mannequin|mock\s+trial|let'?s\s+(?:practi[cs]e|do\s+an\s+improv)|improv"
+    r"|you(?:'re|\s+are)\s+(?:a|the)\s+(?:patient|customer|client|caller|candidate|tenant|scammer)\s+"
+    r"(?:called|named|who))\b"
+)
+_FICTION_DECLARATION_GATE = frozenset(
+    {"fictional", "fictitious", "ficticio", "ficticia", "fictif", "fictive", "made", "made-up", "composite",
+     "real", "mannequin", "mock", "practise", "practice", "improv", "you're", "you", "erfunden", "fiktiv",
+     "fiktive", "fiktiven", "erfundene", "erfundenen"}
+)  # fmt: skip
 # A word every `_FICTION_FRAME_RE` match holds: a set test before the pattern runs.
 _FICTION_WORDS = frozenset(
     {"novel", "story", "screenplay", "book", "script", "game", "play", "film", "movie", "campaign",
@@ -2402,7 +2525,11 @@ def _scan_addresses(text: str, scan: Scan, lowered: str) -> None:
             before = text[max(0, start - 3) : start].strip(" \t")
             if (before in ("", ",") or before.endswith((",", "\n"))) and i + 1 < n:
                 nxt_start = scan.token_starts[i + 1]
-                if text[nxt_start : nxt_start + 1].isupper() and tokens[i + 1].isalpha():
+                if (
+                    text[nxt_start : nxt_start + 1].isupper()
+                    and tokens[i + 1].isalpha()
+                    and not text[end:nxt_start].strip(" ")  # "1001,Anita Kowal": a row's id, a cell
+                ):
                     _add_postcode(scan, start, scan.token_end(i + 1))
         elif len(tok) == 3 and i and text[start:end].isupper():
             # UK inward code "1AA" after an outward code "SW1A"; Canadian "K1A 0B1".
@@ -2632,6 +2759,13 @@ def _scan_labels(
             m = _NAME_FIELD_VALUE_RE.match(text, pos)
             if m and _name_ok(m.group(1), lower_ok=True) and not _TEAM_AFTER_RE.match(text, m.end(1)):
                 scan._pending_names.append((m.start(1), m.end(1), "name_field"))
+            elif size == 1 and tokens[i] in _ROLE_WORDS and text[start : start + 1].islower():
+                # "client Amanuel Tesfaye, Eritrean, ...": a role word, then a full name.
+                m = _ROLE_NAME_RE.match(text, pos)
+                if m and _name_ok(m.group(1)) and not _TEAM_AFTER_RE.match(text, m.end(1)):
+                    words = m.group(1).lower().split()
+                    if _COMMON.isdisjoint(words) and _STREET_SUFFIXES.isdisjoint(words):
+                        scan._pending_names.append((m.start(1), m.end(1), "name_field"))
         elif kind == "l:name_intro":
             if tokens[i] == "im" and not _GERMAN_MARKERS.isdisjoint(tokens):
                 continue  # German "im Vergleich": "in dem", not "I'm"
@@ -2904,7 +3038,7 @@ def _scan_labels(
                     signals["routing_invalid"] += 1
         elif kind == "l:sort_code":
             m = _SORT_CODE_VALUE_RE.match(text, pos)
-            if m and not _overlaps(taken, *m.span(1)):
+            if m and not _overlaps(taken, *m.span(1)) and len(set(_digits(m.group(1)))) > 1:
                 scan.add("bank_account", m.start(1), m.end(1), "sort_code", True)
                 taken.append(m.span(1))
         elif kind == "l:swift":
@@ -3021,6 +3155,13 @@ _EXAMPLE_NEARBY_CUES = (
 _SSN_SHAPE_RE = re.compile(r"\d{3}-\d{2}-\d{4}")
 
 
+# Words that make an identifier test data: "our test suite uses NHS number ... for the happy path".
+_TEST_DATA_RE = re.compile(
+    r"test[ -]?(?:suite|data|fixtures?|numbers?|cases?|environment|env|account)|synthetic|happy path|"
+    r"sandbox|fixture|dummy|fake|sample|placeholder"
+)
+
+
 def _read_government_id(text: str, scan: Scan, kind: str, pos: int, taken: list[tuple[int, int]]) -> None:
     signals = scan.signals
     m = _GOV_VALUE_RE.match(text, pos)
@@ -3040,8 +3181,14 @@ def _read_government_id(text: str, scan: Scan, kind: str, pos: int, taken: list[
         # An SSN or card already claimed the digits; the label confirms it.
         signals["gov_label_on_number"] += 1
         return
-    if _looks_placeholder(value) or len(set(digits)) == 1 or _MASKED_RE.fullmatch(value):
+    if (
+        _looks_placeholder(value)
+        or len(set(digits)) == 1
+        or _MASKED_RE.fullmatch(value)
+        or _TEST_DATA_RE.search(scan.lowered, max(0, pos - 80), end + 60)
+    ):
         signals["gov_id_placeholder"] += 1
+        taken.append((start, end))  # no other recogniser reads it as a phone or a card
         return
     # A labelled number that fails its check digit is still a disclosure attempt
     # (people mistype), so it stays as weak evidence rather than a trap.
@@ -3063,7 +3210,9 @@ def _read_government_id(text: str, scan: Scan, kind: str, pos: int, taken: list[
 _INSTITUTION_WORDS = frozenset(
     {"team", "teams", "programme", "program", "assistance", "department", "dept", "services",
      "committee", "board", "desk", "fund", "foundation", "scheme", "council", "agency", "helpline",
-     "hotline", "portal", "initiative", "taskforce", "squad", "division", "office", "centre", "center"}
+     "hotline", "portal", "initiative", "taskforce", "squad", "division", "office", "centre", "center",
+     "officer", "coordinator", "director", "liaison", "relations", "advocate", "success", "experience",
+     "support"}
 )  # fmt: skip
 # "Owner: Identity team": the word after a name field's value names a team.
 _TEAM_AFTER_RE = re.compile(
@@ -3942,6 +4091,8 @@ def scan(text: str) -> Scan:
         for m in _MY_RESULT_RE.finditer(text):
             result.add("health", m.start(), m.end(), "health_self_statement", True)
     _scan_statements(text, result, lowered, taken)
+    if text.count("\n") >= 1 and ("," in text or "\t" in text or "|" in text or ";" in text):
+        _scan_table_columns(text, result, taken)
     if result.evidence and not _FICTION_WORDS.isdisjoint(tokens):
         # "In my thriller, ... Detective Ruth Calder's password is ...", "In my sci-fi story,
         # android KX-449 has serial 00-AB-77": a character's name, numbers and secrets.
@@ -3951,6 +4102,23 @@ def scan(text: str) -> Scan:
             # "I'm writing a thriller. Can you tighten this paragraph?" then the pasted scene:
             # everything after the writer's preface is the story's.
             _drop_evidence(result, lambda e: e.start >= preface.end(), "fiction_name")
+    if result.signals.get("full_name") and _OFFICIAL_GATE.intersection(tokens):
+        # "President Linda Marsh", "Cllr Priya Shah (Labour, Westgate ward)": office holders
+        # named in their public role.
+        _drop_evidence(
+            result,
+            lambda e: (
+                e.category == "person_name"
+                and _OFFICIAL_BEFORE_RE.search(text, max(0, e.start - 30), e.start)
+            ),
+            "public_figure",
+        )
+    if result.evidence and _FICTION_DECLARATION_GATE.intersection(tokens):
+        declared = _FICTION_DECLARATION_RE.search(lowered)
+        if declared is not None:
+            # "a composite case built from several clients, no real individual", "all names are
+            # fictional", "you're a patient called Maggie": the writer says nobody real is in it.
+            _drop_evidence(result, lambda e: True, "fiction_name")
     if result.signals.get("account_number") or result.signals.get("sort_code"):
         # "Pay the invoice from Acme Supplies Ltd, their bank details: sort code 40-11-62, acc
         # 71930455": an organisation's account, as its IBAN would be.
@@ -4360,6 +4528,11 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
     if " out" in lowered and ("took" in lowered or "removed" in lowered or "had" in lowered):
         for m in _ORGAN_OUT_RE.finditer(text):
             scan.add("health", m.start(), m.end(), "health_recovery", True)
+    if "WIFI:" in text:
+        # "WIFI:T:WPA;S:VM4827193;P:zq7Lmnk2Tpxw;;": a network's QR code carries its key.
+        for m in _WIFI_QR_RE.finditer(text):
+            if not _looks_placeholder(m.group(1)) and len(m.group(1)) >= 6:
+                scan.add("credential", m.start(1), m.end(1), "password", True)
     if "<<" in text:
         for m in _MRZ_RE.finditer(text):
             scan.add("government_id", m.start(), m.end(), "gov_id", True)

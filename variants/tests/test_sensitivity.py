@@ -1660,3 +1660,50 @@ def test_a_question_about_a_routing_numbers_bank_is_no_evidence() -> None:
     assert scan("which bank does routing number 021000021 belong to?").evidence == []
     mine = scan("my routing number is 021000021 and account 12345678")
     assert [e.kind for e in mine.evidence] == ["routing", "account_number"]
+
+
+def test_table_cells_are_read_under_headers_that_name_them() -> None:
+    text = (
+        "Is this import-ready for the payroll software?\n"
+        "employee_id,name,sort_code,account_no,gross_monthly\n"
+        "1001,Anita Kowal,20-45-77,28460719,2450.00\n"
+        "1002,Lee Brannigan,40-11-62,71024583,3100.00"
+    )
+    found = [(e.kind, text[e.start : e.end]) for e in scan(text).evidence]
+    assert ("sort_code", "20-45-77") in found
+    assert ("account_number", "71024583") in found
+    assert ("money_anchored", "3100.00") in found
+    assert not [kind for kind, _ in found if kind == "postcode"]  # "1001,Anita": a row id
+    # Companies' figures in a sales table, and sample rows asked for, are no one's.
+    assert scan("account,stage,amount,probability\nBrightwater GmbH,Negotiation,120000,60%").evidence == []
+    sample = "Generate sample rows for this layout:\nname,ssn,salary\nJane Roe,123-45-6789,50000"
+    assert [e.kind for e in scan(sample).evidence if e.kind in ("gov_id", "money_anchored")] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("Fill in the chronology: client Amanuel Tesfaye, Eritrean, Home Office ref T1187234", "name_field",
+         "Amanuel Tesfaye"),
+        ("Make me a WiFi QR string: WIFI:T:WPA;S:VM4827193;P:zq7Lmnk2Tpxw;; does order matter?", "password",
+         "zq7Lmnk2Tpxw"),
+    ],
+)  # fmt: skip
+def test_a_role_before_a_full_name_and_a_wifi_qr_key_are_read(text: str, kind: str, value: str) -> None:
+    assert (kind, value) in [(e.kind, text[e.start : e.end]) for e in scan(text).evidence]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This is a composite case built from several clients, no real individual: 'Maria', 34, has "
+        "been prescribed co-codamol and her rent is £850 a month.",
+        "Let's practise. You're a patient called Maggie who's been prescribed warfarin. Start.",
+        "Present: President Linda Marsh, Vice President Carl Ybarra. Motion to approve the budget.",
+        "Our test suite uses NHS number 943 476 5919 for the happy path.",
+        "Use obviously fake details like account 00000000 and sort code 00-00-00 in the phishing demo.",
+        "the patient Safety Officer reviewed the incident",
+    ],
+)
+def test_declared_fiction_office_holders_and_test_values_give_no_evidence(text: str) -> None:
+    assert [(e.kind, text[e.start : e.end]) for e in scan(text).evidence if e.strong] == []
