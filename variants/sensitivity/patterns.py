@@ -1658,10 +1658,10 @@ _FICTION_DECLARATION_RE = re.compile(
     r"|you(?:'re|\s+are)\s+(?:a|the)\s+(?:patient|customer|client|caller|candidate|tenant|scammer)\s+"
     r"(?:called|named|who))\b"
 )
-_FICTION_DECLARATION_GATE = frozenset(
-    {"fictional", "fictitious", "ficticio", "ficticia", "fictif", "fictive", "made", "made-up", "composite",
-     "real", "mannequin", "mock", "practise", "practice", "improv", "you're", "you", "erfunden", "fiktiv",
-     "fiktive", "fiktiven", "erfundene", "erfundenen"}
+_FICTION_DECLARATION_CUES = (
+    "fictional", "fictitious", "fictif", "fictive", "ficticio", "ficticia", "fiktiv", "erfunden", "made up",
+    "made-up", "composite", "no real", "mannequin", "mock trial", "practi", "improv", "you're a",
+    "you are a", "you're the", "you are the",
 )  # fmt: skip
 # A word every `_FICTION_FRAME_RE` match holds: a set test before the pattern runs.
 _FICTION_WORDS = frozenset(
@@ -4113,7 +4113,7 @@ def scan(text: str) -> Scan:
             ),
             "public_figure",
         )
-    if result.evidence and _FICTION_DECLARATION_GATE.intersection(tokens):
+    if result.evidence and any(cue in lowered for cue in _FICTION_DECLARATION_CUES):
         declared = _FICTION_DECLARATION_RE.search(lowered)
         if declared is not None:
             # "a composite case built from several clients, no real individual", "all names are
