@@ -153,6 +153,22 @@ Data (measurement only, never training):
   and W and measured blind only: precision 0.912, recall 0.900 (session start: the same). No
   change was made from its misses: ``routing.probe_x_*`` is, with Q and U, the held-out
   figure.
+* ``bench/data/probe_y_prompts.jsonl`` (300 rows, the same brief as X by another author:
+  the five families in equal parts, OCR'd forms, DHCP leases, crash logs, Kubernetes secrets,
+  non-US identifiers, documented sample values as traps), written after V and W's changes and
+  measured blind: precision 0.957, recall 0.900 (session start: 0.938, 0.907). Its misses then
+  guided changes (labelled IMEIs failing Luhn given as the writer's phone, "BSN (it's ...)",
+  "pin, it's ...", past diagnoses in Japanese and Chinese; SSH public keys, transaction hashes,
+  fixture MAC addresses, "which bank does routing number ... belong to"). Reported as
+  ``routing.probe_y_*``.
+* ``bench/data/probe_z_prompts.jsonl`` (300 rows, what nurses, teachers, recruiters,
+  bookkeepers, lawyers, landlords, engineers and retirees paste, written against a naive
+  keyword filter: a third over 500 characters, fiction, composites, templates, redactions,
+  public records as traps), written with Y and measured blind: precision 0.886, recall 0.933
+  (session start: 0.882, 0.947). Its misses then guided changes (cells under table headers that
+  name them, "client Amanuel Tesfaye", WiFi QR keys; declared fiction, composite cases and
+  role-play, office holders in public minutes, identifiers in test suites, all-zero sort codes).
+  Reported as ``routing.probe_z_*``.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
@@ -194,7 +210,7 @@ NEGATIVES = Path(__file__).resolve().parent / "data" / "negative_prompts.jsonl"
 PROBE = Path(__file__).resolve().parent / "data" / "probe_prompts.jsonl"
 # The labelled probes, keyed as their figures are ("routing.probe_b_precision", ...): the
 # first one, then those written later by other authors, in the order they were written.
-PROBE_LETTERS = "bcdefghijklmnopqrstuvwx"
+PROBE_LETTERS = "bcdefghijklmnopqrstuvwxyz"
 PROBES = {"probe": PROBE} | {
     f"probe_{letter}": PROBE.with_name(f"probe_{letter}_prompts.jsonl") for letter in PROBE_LETTERS
 }
