@@ -316,8 +316,9 @@ _FIRST_PERSON = frozenset(
      "tenho", "ganho", "meri", "mera", "mujhe", "mujhko", "moja", "moje", "mój", "benim",
      # verbs that can only be the writer's: "gano 1.850 euros", "ich verdiene", "je prends"
      "gano", "debo", "verdiene", "gagne", "guadagno", "prends", "nehme",
-     # Tagalog, Indonesian and Malay, Arabic, Turkish
-     "ako", "aking", "saya", "aku", "أنا", "انا", "إني", "اني", "ben"}
+     # Tagalog, Indonesian and Malay, Arabic, Turkish (words with the writer's own suffix)
+     "ako", "aking", "saya", "aku", "أنا", "انا", "إني", "اني", "ben", "maaşım", "borcum", "gelirim",
+     "kiram"}
 )  # fmt: skip
 _POSSESSIVES = frozenset(
     {"my", "our", "his", "her", "their", "your",
@@ -672,7 +673,8 @@ _register("l:money_label", (
     "base", "base pay", "base salary", "net pay", "gross pay", "payslip", "paystub", "pay stub",
     "payslip shows", "currently at", "currently make", "currently earn", "net worth",
     "netted", "cleared", "took home", "brought home", "bring home", "take-home pay",
-    "pays me", "pay me", "paying me", "get paid", "gets paid",
+    "pays me", "pay me", "paying me", "get paid", "gets paid", "maaşım", "maaş", "borcum", "borç",
+    "gelirim", "kiram",
     "salaire de base", "salaire net", "salaire brut", "net à payer", "net a payer", "sueldo base",
     "sueldo neto", "sueldo bruto", "stipendio netto", "stipendio lordo", "nettolohn", "bruttolohn",
     "grundgehalt", "auszahlungsbetrag", "salário base", "salário líquido", "wynagrodzenie",
@@ -681,6 +683,14 @@ _register("l:money_label", (
 # finds them in the same pass as everything else.
 _register("fp", sorted(_FIRST_PERSON))
 _register("rel", lexicon.RELATION_WORDS)
+# "Mom's only income is ...", "husband's sleep study came back ...": a family member's, named
+# by the possessive alone.
+_FAMILY_WORDS = (
+    "mom", "mum", "mother", "dad", "father", "wife", "husband", "son", "daughter", "brother", "sister",
+    "grandma", "grandpa", "grandmother", "grandfather", "partner", "boyfriend", "girlfriend", "fiance",
+    "fiancee", "baby", "kid", "toddler", "aunt", "uncle", "nan", "nana", "granny",
+)  # fmt: skip
+_register("rel_possessive", [f"{word}'s" for word in _FAMILY_WORDS])
 _register("first_name", lexicon.FIRST_NAMES)
 _STREET_ABBREVIATIONS = {
     "street": ("st",), "avenue": ("ave", "av"), "road": ("rd",), "boulevard": ("blvd",),
@@ -798,7 +808,9 @@ def _build_trie() -> None:
 _build_trie()
 
 
-_POSITION_KINDS = frozenset({"fp", "rel", "first_name", "landmark", "public_figure", "locverb"})
+_POSITION_KINDS = frozenset(
+    {"fp", "rel", "rel_possessive", "first_name", "landmark", "public_figure", "locverb"}
+)
 _SPAN_KINDS = frozenset({"landmark", "public_figure"})
 # What `scan` does with a phrase hit of each kind: record its token position (0),
 # its position and character span (1), read the value after a label (2), or keep
@@ -1524,7 +1536,9 @@ _FICTION_FRAME_RE = re.compile(
     r"\bcharacter'?s?\b|\bfictional\b|\bprotagonist\b|\bvillain\b|\bantagonist\b|\bnpc\b|"
     r"\bbackstory\b|\bgame design\b|\bworldbuilding\b|\bcharacter sheet\b|\bheroine\b|"
     r"\b(?:write|writing|draft)\s+(?:me\s+)?(?:a|an)\s+(?:[\w-]+\s+)?(?:story|novel|scene|screenplay|tale|"
-    r"short story|fanfic|script|poem)\b|\bmy\s+(?:novel|story|book|screenplay|script|game)(?:'s|’s)",
+    r"short story|fanfic|script)\b|\bmy\s+(?:novel|story|book|screenplay|script|game)(?:'s|’s)|"
+    # "write a poem where ...": an invented scene; "a birthday poem for my daughter" is not
+    r"\b(?:write|writing|draft)\s+(?:me\s+)?(?:a|an)\s+(?:[\w-]+\s+)?poem\s+(?:where|in\s+which)\b",
     re.IGNORECASE,
 )
 
@@ -2927,7 +2941,9 @@ def _scan_labels(
             m = _PIN_VALUE_RE.match(text, pos)
             if m and not _overlaps(taken, *m.span(1)):
                 value = m.group(1)
-                if value in _COMMON_PINS and (_example_nearby(text, pos) or _PERSON_WORDS.isdisjoint(tokens)):
+                if value in _COMMON_PINS and (
+                    _example_nearby(text, pos) or not _PIN_STATISTIC_WORDS.isdisjoint(tokens)
+                ):
                     # "is PIN 0000 or 1234 more commonly guessed?": the PINs everyone knows,
                     # and nobody's in particular
                     signals["secret_placeholder"] += 1
@@ -3229,6 +3245,10 @@ _TEAM_AFTER_RE = re.compile(
 _VERSION_TAIL_RE = re.compile(r"[.,-]\d")
 
 
+# Words that make a common PIN a question about PINs in general.
+_PIN_STATISTIC_WORDS = frozenset(
+    {"commonly", "common", "guessed", "guess", "popular", "quiz", "statistics", "worst", "avoid", "list"}
+)
 # The PINs people are warned about, by name.
 _COMMON_PINS = frozenset({"0000", "1111", "1234", "12345", "123456", "1212", "4321", "2580", "9999", "6969"})
 # Words before a figure's label that make the figure a rule's bound ("minimum credit score 620").
@@ -3487,6 +3507,8 @@ def _scan_topics(
         for i in scan.kind_positions.get("rel", ())
         if i and (tokens[i - 1] in _POSSESSIVES or (i > 1 and tokens[i - 2] in _POSSESSIVES))
     ]
+    if "rel_possessive" in scan.kind_positions:
+        relation = sorted(relation + scan.kind_positions["rel_possessive"])
     signals["first_person"] = len(first_person)
     signals["relation"] = len(relation)
     name_tokens: list[int] = []
@@ -4376,6 +4398,25 @@ _PAY_PERIOD_RE = re.compile(
     re.IGNORECASE,
 )
 _PAY_PERIOD_TOKENS = frozenset({"month", "week", "year", "mo", "yr", "wk", "paycheck", "check", "fortnight"})
+# "my wife's due date is Aug 3", "I'm due in March": a pregnancy.
+_DUE_DATE_RE = re.compile(
+    r"\b(?:(?:wife|partner|girlfriend|fianc[ée]e?|daughter|sister)(?:'s|’s)|i'?m|i’m|i\s+am|she'?s|she\s+is|"
+    r"we'?re|we\s+are)\s+(?:due\s+date\s+is|due\s+date'?s|due\s+(?:in|on|at\s+the\s+end\s+of)\s+"
+    r"(?:the\s+)?(?:\d|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|early|late|mid|spring|summer|autumn|"
+    r"fall|winter))",
+    re.IGNORECASE,
+)
+_TURN_WORDS = frozenset({"turn", "turns", "turning", "turned"})
+_TURNING_AGE_RE = re.compile(
+    r"turn(?:s|ing|ed)?\s+(\d{1,3})\s+(?:on|this)\s+(?:the\s+)?"
+    r"((?:\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:"
+    + _MONTH_WORDS
+    + r"|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec))|(?:"
+    + _MONTH_WORDS
+    + r"|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.?\s+\d{1,2}(?:st|nd|rd|th)?"
+    r"|christmas(?:\s+day|\s+eve)?|new\s+year'?s(?:\s+day|\s+eve)?|valentine'?s(?:\s+day)?|halloween)\b",
+    re.IGNORECASE,
+)
 _CJK_CHAR_RE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
 
 
@@ -4512,6 +4553,14 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
                 scan.add("credential", m.start(1), m.end(1), "password", True)
     if _CJK_CHAR_RE.search(text):
         _scan_cjk(text, scan)
+    if "due" in tokens:
+        for m in _DUE_DATE_RE.finditer(text):
+            scan.add("health", m.start(), m.end(), "pregnancy_statement", True)
+    for i in _positions(scan, _TURN_WORDS):
+        m = _TURNING_AGE_RE.match(text, scan.token_starts[i])
+        if m and (i == 0 or not _PERSON_WORDS.isdisjoint(tokens[max(0, i - 4) : i])):
+            # "my daughter turns 7 on June 3rd", "I turned 40 on christmas day": a birth date
+            scan.add("date_of_birth", m.start(1), m.end(2), "dob", True)
     for start, end in _windows(scan, _positions(scan, _PAY_PERIOD_TOKENS), 70, 0):
         for m in _PAY_PERIOD_RE.finditer(text, start, end):
             if not _overlaps(scan.spans(), *m.span(1)):

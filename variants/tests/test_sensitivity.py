@@ -1707,3 +1707,34 @@ def test_a_role_before_a_full_name_and_a_wifi_qr_key_are_read(text: str, kind: s
 )
 def test_declared_fiction_office_holders_and_test_values_give_no_evidence(text: str) -> None:
     assert [(e.kind, text[e.start : e.end]) for e in scan(text).evidence if e.strong] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        (
+            "my wife's due date is Aug 3 so I'll need paternity leave",
+            "pregnancy_statement",
+            "wife's due date is",
+        ),
+        ("Turning 33 on 9 february, same day as my twin", "dob", "33 on 9 february"),
+        ("Write a birthday poem for my daughter, she turns 7 on June 3rd", "dob", "7 on June 3rd"),
+        ("Mom's only income is $1,340 a month from social security", "money_anchored", "$1,340"),
+        ("Kredi kartı borcum 47.000 TL, maaşım 32.000 TL. Teklif mantıklı mı?", "money_anchored", "32.000"),
+        ("debit pin is 2580, is that too obvious?", "pin", "2580"),
+    ],
+)
+def test_due_dates_ages_on_a_date_and_family_possessives_are_read(text: str, kind: str, value: str) -> None:
+    assert (kind, value) in [(e.kind, text[e.start : e.end]) for e in scan(text).evidence]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my invoice due date is Aug 3, can I pay late?",
+        "the company turns 10 on May 1, plan a party",
+        "Write a poem where detective Ana Kovač finds the password 'Moonlight77'",
+    ],
+)
+def test_invoice_due_dates_company_anniversaries_and_invented_poems_are_no_evidence(text: str) -> None:
+    assert [(e.kind, text[e.start : e.end]) for e in scan(text).evidence if e.strong] == []
