@@ -4407,6 +4407,7 @@ _DUE_DATE_RE = re.compile(
     re.IGNORECASE,
 )
 _TURN_WORDS = frozenset({"turn", "turns", "turning", "turned"})
+_DUE_WORD = frozenset({"due"})
 _TURNING_AGE_RE = re.compile(
     r"turn(?:s|ing|ed)?\s+(\d{1,3})\s+(?:on|this)\s+(?:the\s+)?"
     r"((?:\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:"
@@ -4553,8 +4554,8 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
                 scan.add("credential", m.start(1), m.end(1), "password", True)
     if _CJK_CHAR_RE.search(text):
         _scan_cjk(text, scan)
-    if "due" in tokens:
-        for m in _DUE_DATE_RE.finditer(text):
+    for start, end in _windows(scan, _positions(scan, _DUE_WORD), 16, 40):
+        for m in _DUE_DATE_RE.finditer(text, start, end):
             scan.add("health", m.start(), m.end(), "pregnancy_statement", True)
     for i in _positions(scan, _TURN_WORDS):
         m = _TURNING_AGE_RE.match(text, scan.token_starts[i])
