@@ -169,6 +169,12 @@ Data (measurement only, never training):
   name them, "client Amanuel Tesfaye", WiFi QR keys; declared fiction, composite cases and
   role-play, office holders in public minutes, identifiers in test suites, all-zero sort codes).
   Reported as ``routing.probe_z_*``.
+* ``bench/data/probe_aa_prompts.jsonl`` (300 rows, an acceptance test's held-out set: the five
+  families in roughly equal parts, mostly short chat with implied disclosures, typos and
+  keyword traps, some pasted emails, forms, logs and configs, 11% other languages), written
+  by another author after every change of its session and measured blind only: precision
+  0.928, recall 0.892 (that session's start code: 0.918, 0.854). No change was made from its
+  misses: ``routing.probe_aa_*`` is, with Q, U and X, the held-out figure.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
 items holding a personal identifier: card, e-mail, phone, IBAN, SSN, licence, IP or street
@@ -212,7 +218,7 @@ PROBE = Path(__file__).resolve().parent / "data" / "probe_prompts.jsonl"
 # first one, then those written later by other authors, in the order they were written.
 PROBE_LETTERS = "bcdefghijklmnopqrstuvwxyz"
 PROBES = {"probe": PROBE} | {
-    f"probe_{letter}": PROBE.with_name(f"probe_{letter}_prompts.jsonl") for letter in PROBE_LETTERS
+    f"probe_{letter}": PROBE.with_name(f"probe_{letter}_prompts.jsonl") for letter in (*PROBE_LETTERS, "aa")
 }
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000
