@@ -1975,6 +1975,17 @@ _DIGIT_WORDS = {
     "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
 }  # fmt: skip
 _SPOKEN_SEPARATORS = frozenset({"dash", "hyphen", "space"})
+_NUMBER_WORDS = (
+    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+    r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|oh"
+)
+# Words after a spoken number that make a distance or a count, not a street's name.
+_NOT_STREET_NAMES = frozenset(
+    {"minute", "minutes", "mile", "miles", "hour", "hours", "star", "way", "block", "blocks", "day", "days",
+     "year", "years", "week", "weeks", "lane", "lanes", "car", "bus", "long", "short", "more", "less",
+     "times", "steps", "step", "feet", "foot", "meter", "meters", "km", "story", "storey", "mph", "percent"}
+)  # fmt: skip
+_NUMBER_WORD_SET = frozenset(_NUMBER_WORDS.split("|"))
 _SPOKEN_GATE = frozenset(_DIGIT_WORDS) - {"o", "oh", "one"}
 _SPOKEN_EMAIL_RE = re.compile(
     r"\b([a-z0-9]+(?:\s+(?:dot|underscore)\s+[a-z0-9]+)*)\s+at\s+([a-z0-9-]+(?:\s+dot\s+[a-z0-9-]+)*"
@@ -2038,8 +2049,37 @@ def _scan_person_dates(text: str, scan: Scan, taken: list[tuple[int, int]]) -> N
             taken.append(m.span())
 
 
+# A house number read out ("four seventeen", "one forty two", "twelve hundred"), one to three
+# name words, and a street suffix: "four seventeen west maple street".
+_SPOKEN_STREET_RE = re.compile(
+    rf"\b((?:(?:{_NUMBER_WORDS})[\s-]+){{1,4}}(?:[a-z][a-z'-]*\s+){{1,3}}?"
+    r"(?:street|avenue|road|drive|lane|boulevard|court|way|place|terrace|circle|parkway))\b"
+)
+_SPOKEN_STREET_SUFFIXES = frozenset(
+    {"street", "avenue", "road", "drive", "lane", "boulevard", "court", "way", "place", "terrace", "circle",
+     "parkway"}
+)  # fmt: skip
+
+
 def _scan_spoken(text: str, scan: Scan) -> None:
     lowered = scan.lowered
+    if (
+        not _SPOKEN_STREET_SUFFIXES.isdisjoint(scan.tokens)
+        and not _NUMBER_WORD_SET.isdisjoint(scan.tokens)
+        and (scan.signals.get("address_cue") or scan.signals.get("unit") or "locverb" in scan.kind_positions)
+    ):
+        # Only where the text speaks of an address: "a ten minute drive" is no street.
+        for m in _SPOKEN_STREET_RE.finditer(lowered):
+            words = m.group(1).split()
+            names = [w for w in words[1:-1] if w not in _NUMBER_WORD_SET]
+            if (
+                words[0] != "oh"
+                and names
+                and _STREET_STOP.isdisjoint(names)
+                and _NOT_STREET_NAMES.isdisjoint(names)
+                and not _public_place_before(scan, m.start(1))
+            ):
+                scan.add("address", m.start(1), m.end(1), "street_address", True)
     if " at " in lowered and " dot " in lowered:
         for m in _SPOKEN_EMAIL_RE.finditer(lowered):
             if m.group(1) not in _COMMON or " dot " in m.group(1):

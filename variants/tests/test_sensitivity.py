@@ -1738,3 +1738,11 @@ def test_due_dates_ages_on_a_date_and_family_possessives_are_read(text: str, kin
 )
 def test_invoice_due_dates_company_anniversaries_and_invented_poems_are_no_evidence(text: str) -> None:
     assert [(e.kind, text[e.start : e.end]) for e in scan(text).evidence if e.strong] == []
+
+
+def test_a_street_address_read_out_in_words_is_read_and_a_distance_is_not() -> None:
+    text = "my address is four seventeen west maple street unit twelve boise idaho, format it"
+    found = [(e.kind, text[e.start : e.end]) for e in scan(text).evidence]
+    assert ("street_address", "four seventeen west maple street") in found
+    for other in ("we live a ten minute drive from the beach", "my address is on a two way street"):
+        assert [e for e in scan(other).evidence if e.kind == "street_address"] == []
