@@ -2069,7 +2069,12 @@ def _scan_spoken(text: str, scan: Scan) -> None:
         and (scan.signals.get("address_cue") or scan.signals.get("unit") or "locverb" in scan.kind_positions)
     ):
         # Only where the text speaks of an address: "a ten minute drive" is no street.
-        for m in _SPOKEN_STREET_RE.finditer(lowered):
+        matches = (
+            m
+            for start, end in _windows(scan, _positions(scan, _SPOKEN_STREET_SUFFIXES), 80, 0)
+            for m in _SPOKEN_STREET_RE.finditer(lowered, start, end)
+        )
+        for m in matches:
             words = m.group(1).split()
             names = [w for w in words[1:-1] if w not in _NUMBER_WORD_SET]
             if (
