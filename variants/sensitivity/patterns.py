@@ -1979,6 +1979,13 @@ _NUMBER_WORDS = (
     r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
     r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|oh"
 )
+# Words before "test" that make it a medical test, not test data.
+_MEDICAL_TEST_WORDS = frozenset(
+    {"blood", "covid", "pregnancy", "preg", "drug", "urine", "lab", "hiv", "sti", "std", "genetic", "dna",
+     "a1c", "glucose", "allergy", "eye", "hearing", "stress", "pcr", "rapid", "antigen", "skin", "sweat",
+     "breath", "pap", "tb", "thyroid", "liver", "kidney", "cholesterol", "iron", "hormone", "fertility",
+     "paternity", "flow", "swab", "biopsy", "screening", "diabetes", "tolerance", "function"}
+)  # fmt: skip
 # Words after a spoken number that make a distance or a count, not a street's name.
 _NOT_STREET_NAMES = frozenset(
     {"minute", "minutes", "mile", "miles", "hour", "hours", "star", "way", "block", "blocks", "day", "days",
@@ -3633,6 +3640,12 @@ def _scan_topics(
                     scan.add("health", term_start, term_end, "health_self_statement", True)
                     stated.append((term_start, term_end))
         elif kind == "example_cue":
+            if (
+                tokens[i] in ("test", "testing")
+                and size == 1
+                and ((i and tokens[i - 1] in _MEDICAL_TEST_WORDS) or tokens[i + 1 : i + 2] == ["results"])
+            ):
+                continue  # "my blood test came back", "covid test results": a medical test
             signals["example_cue"] += 1
         elif kind == "public_cue":
             signals["public_context"] += 1

@@ -1746,3 +1746,9 @@ def test_a_street_address_read_out_in_words_is_read_and_a_distance_is_not() -> N
     assert ("street_address", "four seventeen west maple street") in found
     for other in ("we live a ten minute drive from the beach", "my address is on a two way street"):
         assert [e for e in scan(other).evidence if e.kind == "street_address"] == []
+
+
+def test_a_medical_test_is_no_cue_of_test_data() -> None:
+    assert scan("my blood test came back with high cholesterol").signals["example_cue"] == 0
+    assert scan("covid test results were positive").signals["example_cue"] == 0
+    assert scan("use a test card number in the sandbox").signals["example_cue"] >= 1
