@@ -3503,6 +3503,9 @@ _GENERIC_OPENERS = frozenset(
      "landlord", "customer", "client", "employer", "caregiver"}
 )  # fmt: skip
 _IMPLIED_OPENERS = (_IMPLIED_SELF | _RELATIONS) - _GENERIC_OPENERS
+# Verbs that speak for the writer at the start of a clause after a comma as well.
+_CLAUSE_OPENERS = frozenset({"had", "got", "diagnosed", "started", "taking", "having", "been"})
+_COMMA_BEFORE_RE = re.compile(r",[ \t]*$")
 _FIGURE_AFTER_RE = re.compile(r":\s*(?:about\s+|around\s+|~)?[$£€₹]?\s?\d")
 _PROCESS_AFTER_MONEY_WORD = frozenset(
     {"review", "reviews", "negotiation", "negotiations", "range", "ranges", "band", "bands",
@@ -3588,6 +3591,12 @@ def _scan_topics(
             opened -= bisect_right(boundaries, starts[i - 1])
         else:
             opened += 1
+        if (
+            not opened
+            and tokens[i] in _CLAUSE_OPENERS
+            and _COMMA_BEFORE_RE.search(text, max(0, starts[i] - 4), starts[i])
+        ):
+            opened = 1  # "sorry for vanishing, had a really bad depressive episode": a clause of the writer's
         if opened:
             implied.extend([i] * opened)
     signals["implied_self"] = len(implied)

@@ -1752,3 +1752,8 @@ def test_a_medical_test_is_no_cue_of_test_data() -> None:
     assert scan("my blood test came back with high cholesterol").signals["example_cue"] == 0
     assert scan("covid test results were positive").signals["example_cue"] == 0
     assert scan("use a test card number in the sandbox").signals["example_cue"] >= 1
+
+
+def test_a_clause_after_a_comma_can_speak_for_the_writer() -> None:
+    found = scan("Sorry for vanishing from the chat, had a really bad depressive episode. Back now")
+    assert "health_term_anchored" in [e.kind for e in found.evidence]
