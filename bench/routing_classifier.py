@@ -169,11 +169,19 @@ Data (measurement only, never training):
   name them, "client Amanuel Tesfaye", WiFi QR keys; declared fiction, composite cases and
   role-play, office holders in public minutes, identifiers in test suites, all-zero sort codes).
   Reported as ``routing.probe_z_*``.
+* ``bench/data/probe_bb_prompts.jsonl`` (200 rows, short everyday messages, implied health
+  and money disclosures, slang, figures of speech, 10% other languages), written with AA by
+  another author and measured blind: precision 0.939, recall 0.885 (session start: 0.957,
+  0.865). Its misses then guided changes (terms with "'s" such as "the chemo's", "Gehalt ist
+  3.200", a password in brackets after its label, a late period, treatments started in
+  Japanese, "fausse couche", "hurting myself"; "giving me a heart attack", "allergic to
+  mondays", a question about managing passwords in Japanese). Reported as
+  ``routing.probe_bb_*``.
 * ``bench/data/probe_aa_prompts.jsonl`` (300 rows, an acceptance test's held-out set: the five
   families in roughly equal parts, mostly short chat with implied disclosures, typos and
   keyword traps, some pasted emails, forms, logs and configs, 11% other languages), written
-  by another author after every change of its session and measured blind only: precision
-  0.928, recall 0.892 (that session's start code: 0.918, 0.854). No change was made from its
+  by another author after every change of its session but BB's and measured blind only:
+  precision 0.928, recall 0.892 (that session's start code: 0.918, 0.854). No change was made from its
   misses: ``routing.probe_aa_*`` is, with Q, U and X, the held-out figure.
 
 For each system: precision, recall and F1 of the "sensitive" decision (also recall on the dev
@@ -216,9 +224,9 @@ NEGATIVES = Path(__file__).resolve().parent / "data" / "negative_prompts.jsonl"
 PROBE = Path(__file__).resolve().parent / "data" / "probe_prompts.jsonl"
 # The labelled probes, keyed as their figures are ("routing.probe_b_precision", ...): the
 # first one, then those written later by other authors, in the order they were written.
-PROBE_LETTERS = "bcdefghijklmnopqrstuvwxyz"
+PROBE_NAMES = (*"bcdefghijklmnopqrstuvwxyz", "aa", "bb")
 PROBES = {"probe": PROBE} | {
-    f"probe_{letter}": PROBE.with_name(f"probe_{letter}_prompts.jsonl") for letter in (*PROBE_LETTERS, "aa")
+    f"probe_{name}": PROBE.with_name(f"probe_{name}_prompts.jsonl") for name in PROBE_NAMES
 }
 DEFAULT_MODEL = ROOT / "var" / "artifacts" / "sensitivity" / "latest"
 LONG_PROMPT_CHARS = 2000

@@ -780,6 +780,15 @@ _TYPO_KINDS = frozenset(
      "l:sort_code", "l:swift", "l:last4", "l:birth_year"}
 )  # fmt: skip
 _register_typos()
+# "the chemo's making me tired", "viral load's been undetectable", "my salary's 2.1 lakh": a
+# term with "'s" (a contraction or a possessive) reads as the term.
+for _key, _kinds in list(_PHRASES.items()):
+    _wanted = [k for k in _kinds if k in ("health_term", "clinical_term", "l:health_value", "l:money_label")]
+    if _wanted and not _key.endswith("'s") and _key.replace(" ", "").isalpha():
+        for _kind in _wanted:
+            _PHRASES.setdefault(_key + "'s", [])
+            if _kind not in _PHRASES[_key + "'s"]:
+                _PHRASES[_key + "'s"].append(_kind)
 
 # The phrase table as a token trie: token -> (kinds ending here, next level).
 # Walking it compares token strings whose hashes Python has already cached,
@@ -935,7 +944,7 @@ _ADDRESS_AFTER_CUE_RE = re.compile(
     r"|(?:PSC|Unit|CMR)\s+\d{3,4},?\s+Box\s+\d{3,4}|(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5})"
 )
 _MONEY_LABEL_VALUE_RE = re.compile(
-    r"[ \t]*(?:is|of|was|:|=|about|around|roughly|only|like|me|us|him|her|"
+    r"[ \t]*(?:is|of|was|:|=|about|around|roughly|only|like|me|us|him|her|ist|est|es|é|è|wynosi|"
     r"(?:going|went|goes|rising|rose|raised|increased|bumped|moving)[ \t]+(?:from|to))?[ \t]*"
     r"(?:about|around|roughly|only|like)?[ \t]*(\$?\d{1,3}(?:,\d{3})+(?:\.\d\d)?|\$?\d{3,7}(?:\.\d\d)?"
     r"|\d{1,3}(?:[.']\d{3})+(?:,\d\d)?|\d{1,3}(?:[ \u00a0\u202f]\d{3})+,\d\d"
@@ -1639,6 +1648,13 @@ def _scan_table_columns(text: str, scan: Scan, taken: list[tuple[int, int]]) -> 
                 position += len(cell) + len(delimiter)
 
 
+_PASSWORD_BRACKETED_RE = re.compile(
+    r"\b(?:password|passwd|pw|pwd|passcode)\b[^()\n]{0,60}\(([^\s()]{6,64})\)", re.IGNORECASE
+)
+# "period's 10 days late": a late period, someone's
+_LATE_PERIOD_RE = re.compile(
+    r"\b(?:my\s+|her\s+)?period(?:'s|’s|\s+is)\s+(?:\w+\s+){0,3}late\b", re.IGNORECASE
+)
 _WIFI_QR_RE = re.compile(r"WIFI:[^\n]*?[:;]P:((?:\\.|[^;\\\n])+);")
 # Roles that a full name may follow with no colon ("client Amanuel Tesfaye", "patient Rosa Diaz").
 _ROLE_WORDS = frozenset(
@@ -1646,6 +1662,12 @@ _ROLE_WORDS = frozenset(
      "resident", "customer", "member", "passenger", "beneficiary", "defendant", "plaintiff", "victim"}
 )  # fmt: skip
 _ROLE_NAME_RE = re.compile(r"[ \t]+([A-ZÀ-Ý][a-zà-ÿ'’-]+(?:[ \t][A-ZÀ-Ý][a-zà-ÿ'’-]+){1,2})\b(?![ \t][A-Z])")
+# Health words in figures of speech.
+_HEALTH_IDIOM_RE = re.compile(
+    r"(?:giving|gave|give|gonna\s+give)\s+me\s+a\s+heart\s+attack|"
+    r"allergic\s+to\s+(?:mondays?|work|mornings?|people|exercise|maths?|effort|adulting|responsibility|"
+    r"cardio|homework|meetings?)\b"
+)
 # Public offices, capitalised right before a name.
 _OFFICIAL_BEFORE_RE = re.compile(
     r"\b(?:President|Vice[- ]President|Superintendent|Councillor|Councilman|Councilwoman|Cllr\.?|Mayor|"
@@ -1979,6 +2001,8 @@ _NUMBER_WORDS = (
     r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
     r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|oh"
 )
+# "the test was negative", "test came back positive": a test's outcome, a medical one.
+_TEST_OUTCOMES = frozenset({"negative", "positive", "inconclusive"})
 # Words before "test" that make it a medical test, not test data.
 _MEDICAL_TEST_WORDS = frozenset(
     {"blood", "covid", "pregnancy", "preg", "drug", "urine", "lab", "hiv", "sti", "std", "genetic", "dna",
@@ -3652,7 +3676,11 @@ def _scan_topics(
             if (
                 tokens[i] in ("test", "testing")
                 and size == 1
-                and ((i and tokens[i - 1] in _MEDICAL_TEST_WORDS) or tokens[i + 1 : i + 2] == ["results"])
+                and (
+                    (i and tokens[i - 1] in _MEDICAL_TEST_WORDS)
+                    or tokens[i + 1 : i + 2] == ["results"]
+                    or not _TEST_OUTCOMES.isdisjoint(tokens[i + 1 : i + 4])
+                )
             ):
                 continue  # "my blood test came back", "covid test results": a medical test
             signals["example_cue"] += 1
@@ -4198,6 +4226,12 @@ def scan(text: str) -> Scan:
             # "I'm writing a thriller. Can you tighten this paragraph?" then the pasted scene:
             # everything after the writer's preface is the story's.
             _drop_evidence(result, lambda e: e.start >= preface.end(), "fiction_name")
+    if result.signals.get("health_term_anchored") and _HEALTH_IDIOM_RE.search(lowered):
+        # "this spreadsheet is giving me a heart attack", "allergic to mondays": figures of speech
+        idioms = [m.span() for m in _HEALTH_IDIOM_RE.finditer(lowered)]
+        _drop_evidence(
+            result, lambda e: e.category == "health" and _overlaps(idioms, e.start, e.end), "health_term"
+        )
     if result.signals.get("full_name") and _OFFICIAL_GATE.intersection(tokens):
         # "President Linda Marsh", "Cllr Priya Shah (Labour, Westgate ward)": office holders
         # named in their public role.
@@ -4413,9 +4447,7 @@ _ORGAN_OUT_RE = re.compile(
 _IMEI_ANYWHERE_RE = re.compile(r"IMEI\D{0,4}?(\d{15})(?!\d)", re.IGNORECASE)
 # An iPhone's UDID since the XS: eight hex digits, a dash, sixteen more.
 _UDID_RE = re.compile(r"(?<![\w-])[0-9A-F]{8}-[0-9A-F]{16}(?![\w-])")
-_CJK_PASSWORD_RE = re.compile(
-    r"(?:パスワード|密码|密碼|비밀번호)\s*(?:は|是|为|為|는|:|：)?\s*([^\s。、，,；]{4,64})"
-)
+_CJK_PASSWORD_RE = re.compile(r"(?:パスワード|密码|密碼|비밀번호)\s*(?:は|是|为|為|는|:|：)?\s*([!-~]{4,64})")
 # "私の電話番号は090-4412-7738です", "我的手机号 138 0013 8000": a phone number after its
 # label in scripts written without spaces.
 _CJK_PHONE_RE = re.compile(
@@ -4436,6 +4468,8 @@ _CJK_PERSON_CUES = (
     "祖母", "祖父", "主人", "저는", "제가", "나는", "내가", "엄마", "아빠", "아들", "딸", "남편", "아내",
     # "was diagnosed" in the past: someone's diagnosis even with the subject left out
     "診断されて", "診断されました", "診断された", "被诊断出", "确诊了", "진단받았",
+    # "started", "am taking": a treatment under way, the writer's
+    "を始めて", "を始めました", "を飲んでいます", "服用中", "开始化疗", "在吃",
 )  # fmt: skip
 # "什么是糖尿病", "喘息とは": a question about the condition, not a person's.
 _CJK_TOPIC_CUES = ("什么是", "是什么", "について", "とは", "이란", "무엇")
@@ -4660,6 +4694,14 @@ def _scan_statements(text: str, scan: Scan, lowered: str, taken: list[tuple[int,
         for m in _WIFI_QR_RE.finditer(text):
             if not _looks_placeholder(m.group(1)) and len(m.group(1)) >= 6:
                 scan.add("credential", m.start(1), m.end(1), "password", True)
+    if "(" in text and ("pw" in tokens or "password" in tokens or "pwd" in tokens or "passcode" in tokens):
+        # "my bank app pw is the same as my email one (Chelsea#1905)": the value in brackets
+        for m in _PASSWORD_BRACKETED_RE.finditer(text):
+            if _complex_secret(m.group(1)) and not _overlaps(scan.spans(), *m.span(1)):
+                scan.add("credential", m.start(1), m.end(1), "password", True)
+    if "period" in tokens or "period's" in tokens:
+        for m in _LATE_PERIOD_RE.finditer(text):
+            scan.add("health", m.start(), m.end(), "pregnancy_statement", True)
     if "<<" in text:
         for m in _MRZ_RE.finditer(text):
             scan.add("government_id", m.start(), m.end(), "gov_id", True)

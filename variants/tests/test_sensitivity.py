@@ -1757,3 +1757,33 @@ def test_a_medical_test_is_no_cue_of_test_data() -> None:
 def test_a_clause_after_a_comma_can_speak_for_the_writer() -> None:
     found = scan("Sorry for vanishing from the chat, had a really bad depressive episode. Back now")
     assert "health_term_anchored" in [e.kind for e in found.evidence]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("the chemo's making me so tired, any tips", "health_term_anchored", "chemo's"),
+        ("Mein Gehalt ist 3.200 netto, reicht das?", "money_anchored", "3.200"),
+        ("my bank app pw is the same as my email one (Chelsea#1905), should i change it", "password",
+         "Chelsea#1905"),
+        ("period's 10 days late and the test was negative", "pregnancy_statement", "period's 10 days late"),
+        ("昨日から抗がん剤を始めて、吐き気がひどい", "health_self_statement", "抗がん剤"),
+        ("j'ai fait une fausse couche la semaine dernière", "health_term_anchored", "fausse couche"),
+    ],
+)  # fmt: skip
+def test_contractions_bracketed_passwords_and_more_languages_are_read(
+    text: str, kind: str, value: str
+) -> None:
+    assert (kind, value) in [(e.kind, text[e.start : e.end]) for e in scan(text).evidence]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "this spreadsheet is giving me a heart attack, how do i do a vlookup",
+        "im allergic to mondays fr",
+        "パスワードの安全な管理方法を教えて",
+    ],
+)
+def test_figures_of_speech_and_a_question_about_passwords_give_no_evidence(text: str) -> None:
+    assert [e for e in scan(text).evidence if e.category in ("health", "credential")] == []
