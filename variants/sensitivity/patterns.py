@@ -780,15 +780,22 @@ _TYPO_KINDS = frozenset(
      "l:sort_code", "l:swift", "l:last4", "l:birth_year"}
 )  # fmt: skip
 _register_typos()
-# "the chemo's making me tired", "viral load's been undetectable", "my salary's 2.1 lakh": a
-# term with "'s" (a contraction or a possessive) reads as the term.
-for _key, _kinds in list(_PHRASES.items()):
-    _wanted = [k for k in _kinds if k in ("health_term", "clinical_term", "l:health_value", "l:money_label")]
-    if _wanted and not _key.endswith("'s") and _key.replace(" ", "").isalpha():
-        for _kind in _wanted:
-            _PHRASES.setdefault(_key + "'s", [])
-            if _kind not in _PHRASES[_key + "'s"]:
-                _PHRASES[_key + "'s"].append(_kind)
+
+
+def _register_contractions() -> None:
+    """Register each health and money cue with "'s" under the same kinds.
+
+    "the chemo's making me tired", "viral load's been undetectable", "my salary's 2.1 lakh":
+    a term with "'s" (a contraction or a possessive) reads as the term.
+    """
+    for key, kinds in list(_PHRASES.items()):
+        if not key.endswith("'s") and key.replace(" ", "").isalpha():
+            for kind in kinds:
+                if kind in ("health_term", "clinical_term", "l:health_value", "l:money_label"):
+                    _register(kind, (key + "'s",))
+
+
+_register_contractions()
 
 # The phrase table as a token trie: token -> (kinds ending here, next level).
 # Walking it compares token strings whose hashes Python has already cached,
